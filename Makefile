@@ -1,0 +1,35 @@
+# The README's commands. `make lab` and `make test` are the whole set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tfcourse-installed
+PROFILE ?= full
+
+.PHONY: lab test env data lint clean
+
+# Create the virtual environment and install the package with its dev tools, once
+# (again only when pyproject.toml changes).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+env: $(STAMP)
+
+# Download and verify Fashion-MNIST into data/ unless it is already there (or in $TFCOURSE_DATA_DIR).
+data: $(STAMP)
+	$(PY) -m tfcourse fetch
+
+lab: data
+	$(VENV)/bin/jupyter lab notebooks/
+
+# Unit tests, doctests, and nbval over every notebook in the quick profile (as CI runs it).
+test: $(STAMP)
+	TFCOURSE_PROFILE=$${TFCOURSE_PROFILE:-quick} MPLBACKEND=Agg $(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tfcourse tests scripts notebooks
+
+clean:
+	rm -rf build

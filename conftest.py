@@ -1,0 +1,60 @@
+"""pytest configuration shared by unit tests and nbval.
+
+Each notebook declares its time budget per profile in its metadata::
+
+    "tfcourse": {"budget_s": {"quick": 120, "full": 720}}
+
+nbval runs a notebook cell by cell; the cell that pushes the notebook's running total past
+its budget fails, naming the notebook, the time used and the budget, so a slow cell is
+caught instead of tolerated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+
+import pytest
+
+_elapsed: dict[str, float] = defaultdict(float)
+_budgets: dict[str, float | None] = {}
+
+
+def _budget_for(path: str) -> float | None:
+    if path not in _budgets:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f).get("metadata", {}).get("tfcourse", {})
+        profile = os.environ.get("TFCOURSE_PROFILE", "full").strip().lower() or "full"
+        _budgets[path] = meta.get("budget_s", {}).get(profile)
+    return _budgets[path]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    path = str(getattr(item, "fspath", ""))
+    if not path.endswith(".ipynb"):
+        return (yield)
+    start = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        _elapsed[path] += time.perf_counter() - start
+        budget = _budget_for(path)
+        if budget is not None and _elapsed[path] > budget:
+            pytest.fail(
+                f"{os.path.basename(path)} has run {_elapsed[path]:.0f} s, over its "
+                f"{os.environ.get('TFCOURSE_PROFILE', 'full')} budget of {budget:.0f} s "
+                f"(metadata tfcourse.budget_s); this cell pushed it over.",
+                pytrace=False,
+            )
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _elapsed:
+        terminalreporter.write_sep("-", "notebook run times (cells only)")
+        for path, seconds in sorted(_elapsed.items()):
+            budget = _budget_for(path)
+            limit = f" / budget {budget:.0f} s" if budget else ""
+            terminalreporter.write_line(f"{os.path.basename(path)}: {seconds:.1f} s{limit}")
