@@ -1,0 +1,231 @@
+"""Convolution block and classifier head: the generic pieces every CNN in the course is made of."""
+
+from __future__ import annotations
+
+import keras
+
+from tfcourse.layers import _checks
+
+POOLING = (None, "max", "avg")
+HEAD_POOLING = ("flatten", "avg", "max")
+
+
+@keras.saving.register_keras_serializable(package="tfcourse")
+class ConvBlock(keras.layers.Layer):
+    """``repeats`` x (Conv2D -> [BatchNorm] -> activation), then [pooling] and [dropout].
+
+    The block that VGG-style networks repeat, with every part a constructor argument so that
+    experiments change one argument instead of rewriting a model. With batch norm the
+    convolution has no bias (the norm's offset replaces it).
+
+    Args:
+        filters: output channels of each convolution.
+        kernel_size: side of the square kernel.
+        strides: stride of the first convolution (the others use 1).
+        padding: ``"same"`` or ``"valid"``.
+        repeats: number of conv/norm/activation stacks before pooling.
+        batch_norm: insert ``BatchNormalization`` after each convolution.
+        activation: any Keras activation name, e.g. ``"relu"``.
+        pooling: ``None``, ``"max"`` or ``"avg"``.
+        pool_size: pooling window and stride.
+        dropout: dropout rate after pooling, in [0, 1).
+        input_channels: if given, inputs must have this many channels (checked at build).
+        kernel_initializer: initializer of the convolution kernels.
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+
+    Output shape:
+        ``(batch, height', width', filters)``, with height and width divided by ``strides``
+        and by ``pool_size`` when pooling (``"same"`` padding).
+
+    Example:
+    >>> block = ConvBlock(32, pooling="max", dropout=0.25)
+    >>> tuple(block(keras.ops.zeros((2, 28, 28, 1))).shape)
+    (2, 14, 14, 32)
+    >>> block.count_params()  # 3*3*1*32 conv weights + 4*32 batch-norm values
+    416
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int = 3,
+        strides: int = 1,
+        padding: str = "same",
+        repeats: int = 1,
+        batch_norm: bool = True,
+        activation: str | None = "relu",
+        pooling: str | None = None,
+        pool_size: int = 2,
+        dropout: float = 0.0,
+        input_channels: int | None = None,
+        kernel_initializer: str = "he_normal",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _checks.positive_int("filters", filters)
+        self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
+        self.strides = _checks.positive_int("strides", strides)
+        self.padding = _checks.one_of("padding", padding, ("same", "valid"))
+        self.repeats = _checks.positive_int("repeats", repeats)
+        self.batch_norm = bool(batch_norm)
+        self.activation = activation
+        self.pooling = _checks.one_of("pooling", pooling, POOLING)
+        self.pool_size = _checks.positive_int("pool_size", pool_size)
+        self.dropout = _checks.rate("dropout", dropout)
+        self.input_channels = None if input_channels is None else _checks.positive_int("input_channels", input_channels)
+        self.kernel_initializer = kernel_initializer
+
+        self.stages: list[keras.layers.Layer] = []
+        for i in range(self.repeats):
+            self.stages.append(
+                keras.layers.Conv2D(
+                    filters,
+                    kernel_size,
+                    strides=strides if i == 0 else 1,
+                    padding=padding,
+                    use_bias=not batch_norm,
+                    kernel_initializer=kernel_initializer,
+                    name=f"conv{i + 1}",
+                )
+            )
+            if batch_norm:
+                self.stages.append(keras.layers.BatchNormalization(name=f"bn{i + 1}"))
+            if activation is not None:
+                self.stages.append(keras.layers.Activation(activation, name=f"act{i + 1}"))
+        if pooling == "max":
+            self.stages.append(keras.layers.MaxPooling2D(pool_size, padding="same", name="pool"))
+        elif pooling == "avg":
+            self.stages.append(keras.layers.AveragePooling2D(pool_size, padding="same", name="pool"))
+        if self.dropout > 0:
+            self.stages.append(keras.layers.Dropout(self.dropout, name="dropout"))
+
+    def build(self, input_shape):
+        _checks.input_shape(self.name, input_shape, ranks=(4,), channels=self.input_channels)
+        self._built_channels = input_shape[-1]
+        shape = tuple(input_shape)
+        for layer in self.stages:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, inputs, training=None):
+        _checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
+        x = inputs
+        for layer in self.stages:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.stages:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "repeats": self.repeats,
+            "batch_norm": self.batch_norm,
+            "activation": self.activation,
+            "pooling": self.pooling,
+            "pool_size": self.pool_size,
+            "dropout": self.dropout,
+            "input_channels": self.input_channels,
+            "kernel_initializer": self.kernel_initializer,
+        }
+
+
+@keras.saving.register_keras_serializable(package="tfcourse")
+class ClassifierHead(keras.layers.Layer):
+    """Feature maps to class scores: pool or flatten -> [Dense -> activation -> dropout]* -> Dense.
+
+    Args:
+        num_classes: number of output classes.
+        hidden_units: sizes of hidden dense layers, e.g. ``(128,)``; empty for none.
+        pooling: how 4-D feature maps become a vector: ``"flatten"``, ``"avg"`` (global
+            average pooling) or ``"max"``. Rank-2 inputs pass through unchanged.
+        activation: activation of the hidden layers.
+        dropout: dropout rate before every dense layer, in [0, 1).
+        output_activation: ``"softmax"`` for probabilities, ``None`` for logits.
+
+    Input shape:
+        ``(batch, height, width, channels)`` or ``(batch, features)``.
+
+    Output shape:
+        ``(batch, num_classes)``.
+
+    Example:
+    >>> head = ClassifierHead(10, hidden_units=(64,), pooling="avg")
+    >>> tuple(head(keras.ops.zeros((2, 7, 7, 32))).shape)
+    (2, 10)
+    >>> head.count_params()  # (32*64 + 64) + (64*10 + 10)
+    2762
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        hidden_units: tuple[int, ...] | list[int] = (),
+        pooling: str = "flatten",
+        activation: str = "relu",
+        dropout: float = 0.0,
+        output_activation: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_classes = _checks.positive_int("num_classes", num_classes)
+        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.pooling = _checks.one_of("pooling", pooling, HEAD_POOLING)
+        self.activation = activation
+        self.dropout = _checks.rate("dropout", dropout)
+        self.output_activation = output_activation
+
+        self.pool = {
+            "flatten": keras.layers.Flatten(name="flatten"),
+            "avg": keras.layers.GlobalAveragePooling2D(name="gap"),
+            "max": keras.layers.GlobalMaxPooling2D(name="gmp"),
+        }[pooling]
+        self.stages: list[keras.layers.Layer] = []
+        for i, units in enumerate(self.hidden_units):
+            if self.dropout > 0:
+                self.stages.append(keras.layers.Dropout(self.dropout, name=f"dropout{i + 1}"))
+            self.stages.append(keras.layers.Dense(units, activation=activation, name=f"dense{i + 1}"))
+        if self.dropout > 0:
+            self.stages.append(keras.layers.Dropout(self.dropout, name="dropout_out"))
+        self.stages.append(keras.layers.Dense(num_classes, activation=output_activation, name="logits"))
+
+    def build(self, input_shape):
+        _checks.input_shape(self.name, input_shape, ranks=(2, 4))
+        shape = tuple(input_shape)
+        if len(shape) == 4:
+            self.pool.build(shape)
+            shape = self.pool.compute_output_shape(shape)
+        for layer in self.stages:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, inputs, training=None):
+        _checks.input_shape(self.name, inputs.shape, ranks=(2, 4))
+        x = self.pool(inputs) if len(inputs.shape) == 4 else inputs
+        for layer in self.stages:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "hidden_units": list(self.hidden_units),
+            "pooling": self.pooling,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "output_activation": self.output_activation,
+        }
