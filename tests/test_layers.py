@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from tfcourse.layers import ClassifierHead, ConvBlock
 
@@ -44,7 +43,11 @@ def test_conv_block_output_shapes(kwargs, in_shape, out_shape):
         # without batch norm: weights + one bias per filter
         (dict(filters=32, batch_norm=False), 1, 3 * 3 * 1 * 32 + 32),
         # two stacked convs: 3*3*3*16 + 3*3*16*16, each followed by a 4*16 batch norm
-        (dict(filters=16, repeats=2, pooling="max", dropout=0.3), 3, 3 * 3 * 3 * 16 + 3 * 3 * 16 * 16 + 2 * 4 * 16),
+        (
+            dict(filters=16, repeats=2, pooling="max", dropout=0.3),
+            3,
+            3 * 3 * 3 * 16 + 3 * 3 * 16 * 16 + 2 * 4 * 16,
+        ),
         # the lecture's 32x32x3 input, ten 5x5 filters: 5*5*3*10 + 10 = 760
         (dict(filters=10, kernel_size=5, batch_norm=False, activation=None), 3, 760),
     ],
@@ -91,7 +94,9 @@ def test_conv_block_rejects_bad_arguments(kwargs, match):
 
 
 def test_conv_block_wrong_rank_says_how_to_fix():
-    with pytest.raises(ValueError, match=r"rank 4 \(batch, height, width, channels\).*x\[\.\.\., None\].*\(2, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"rank 4 \(batch, height, width, channels\).*x\[\.\.\., None\].*\(2, 28, 28\)"
+    ):
         ConvBlock(8)(np.zeros((2, 28, 28), np.float32))
 
 
@@ -119,8 +124,16 @@ def test_conv_block_config_round_trip():
     [
         (dict(num_classes=10), (None, 7, 7, 32), 7 * 7 * 32 * 10 + 10),
         (dict(num_classes=10, pooling="avg"), (None, 7, 7, 32), 32 * 10 + 10),
-        (dict(num_classes=10, hidden_units=(128,), dropout=0.5), (None, 7, 7, 64), (3136 * 128 + 128) + (128 * 10 + 10)),
-        (dict(num_classes=3, hidden_units=(16, 8), pooling="max"), (None, 4, 4, 8), (8 * 16 + 16) + (16 * 8 + 8) + (8 * 3 + 3)),
+        (
+            dict(num_classes=10, hidden_units=(128,), dropout=0.5),
+            (None, 7, 7, 64),
+            (3136 * 128 + 128) + (128 * 10 + 10),
+        ),
+        (
+            dict(num_classes=3, hidden_units=(16, 8), pooling="max"),
+            (None, 4, 4, 8),
+            (8 * 16 + 16) + (16 * 8 + 8) + (8 * 3 + 3),
+        ),
         (dict(num_classes=10, hidden_units=(32,)), (None, 100), (100 * 32 + 32) + (32 * 10 + 10)),
     ],
 )
@@ -152,7 +165,9 @@ def test_head_rejects_bad_arguments(kwargs, match):
 
 
 def test_head_rejects_wrong_rank():
-    with pytest.raises(ValueError, match=r"rank 2 \(batch, features\) or 4.*Received: input_shape=\(2, 7, 7\)"):
+    with pytest.raises(
+        ValueError, match=r"rank 2 \(batch, features\) or 4.*Received: input_shape=\(2, 7, 7\)"
+    ):
         ClassifierHead(10)(np.zeros((2, 7, 7), np.float32))
 
 

@@ -74,7 +74,9 @@ class ConvBlock(keras.layers.Layer):
         self.pooling = _checks.one_of("pooling", pooling, POOLING)
         self.pool_size = _checks.positive_int("pool_size", pool_size)
         self.dropout = _checks.rate("dropout", dropout)
-        self.input_channels = None if input_channels is None else _checks.positive_int("input_channels", input_channels)
+        self.input_channels = (
+            None if input_channels is None else _checks.positive_int("input_channels", input_channels)
+        )
         self.kernel_initializer = kernel_initializer
 
         self.stages: list[keras.layers.Layer] = []
@@ -144,13 +146,16 @@ class ConvBlock(keras.layers.Layer):
 class ClassifierHead(keras.layers.Layer):
     """Feature maps to class scores: pool or flatten -> [Dense -> activation -> dropout]* -> Dense.
 
+    Dropout (when ``dropout > 0``) follows every hidden layer, or, with no hidden layers,
+    precedes the output layer.
+
     Args:
         num_classes: number of output classes.
         hidden_units: sizes of hidden dense layers, e.g. ``(128,)``; empty for none.
         pooling: how 4-D feature maps become a vector: ``"flatten"``, ``"avg"`` (global
             average pooling) or ``"max"``. Rank-2 inputs pass through unchanged.
         activation: activation of the hidden layers.
-        dropout: dropout rate before every dense layer, in [0, 1).
+        dropout: dropout rate after each hidden layer (or before the output layer), in [0, 1).
         output_activation: ``"softmax"`` for probabilities, ``None`` for logits.
 
     Input shape:
@@ -192,8 +197,8 @@ class ClassifierHead(keras.layers.Layer):
         }[pooling]
         self.stages: list[keras.layers.Layer] = []
         for i, units in enumerate(self.hidden_units):
-            if self.dropout > 0:
-                self.stages.append(keras.layers.Dropout(self.dropout, name=f"dropout{i + 1}"))
+            if self.dropout > 0 and i > 0:
+                self.stages.append(keras.layers.Dropout(self.dropout, name=f"dropout{i}"))
             self.stages.append(keras.layers.Dense(units, activation=activation, name=f"dense{i + 1}"))
         if self.dropout > 0:
             self.stages.append(keras.layers.Dropout(self.dropout, name="dropout_out"))
