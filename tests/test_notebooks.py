@@ -64,4 +64,5 @@ def test_problems_are_found_and_stripped():
     assert notebooks.problems(clean) == []
     assert clean["cells"][0]["outputs"] == [] and clean["cells"][0]["execution_count"] is None
     assert clean["cells"][1]["outputs"][0]["text"] == "2\n", "checked outputs are kept"
+    assert clean["cells"][1]["execution_count"] == 2, "nbval needs an execution count on a checked cell"
     assert [c["id"] for c in clean["cells"]] == ["a", "nb-001", "nb-002"]

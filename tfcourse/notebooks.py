@@ -36,6 +36,7 @@ def strip_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
     """
     nb["nbformat"], nb["nbformat_minor"] = 4, max(5, nb.get("nbformat_minor", 5))
     seen: set[str] = set()
+    code_cells = 0
     for n, cell in enumerate(nb["cells"]):
         cid = cell.get("id")
         if not cid or cid in seen or not _ID_RE.match(cid):
@@ -45,13 +46,18 @@ def strip_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
             cell["id"] = cid
         seen.add(cid)
         if cell.get("cell_type") == "code":
-            if keeps_output(cell):
-                for out in cell.get("outputs", []):
+            code_cells += 1
+            if keeps_output(cell) and cell.get("outputs"):
+                for out in cell["outputs"]:
                     if "execution_count" in out:
                         out["execution_count"] = None
+                # nbval fails a reference cell that has outputs but no execution count ("Unrun
+                # reference cell has outputs"), so a checked cell keeps one: its place among the
+                # code cells, as a fresh top-to-bottom run numbers it, so the diff stays stable.
+                cell["execution_count"] = code_cells
             else:
                 cell["outputs"] = []
-            cell["execution_count"] = None
+                cell["execution_count"] = None
             cell.setdefault("metadata", {}).pop("execution", None)
     nb.setdefault("metadata", {})["kernelspec"] = {
         "display_name": "Python 3 (ipykernel)",
