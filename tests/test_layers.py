@@ -85,6 +85,7 @@ def test_conv_block_dropout_only_in_training():
         (dict(filters=8, pooling="sum"), "Received: pooling='sum'"),
         (dict(filters=8, dropout=1.0), "Received: dropout=1.0"),
         (dict(filters=8, repeats=0), "Received: repeats=0"),
+        (dict(filters=8, batch_norm_momentum=1.5), "Received: batch_norm_momentum=1.5"),
         (dict(filters=2.5), "Received: filters=2.5"),
     ],
 )

@@ -99,7 +99,7 @@ def train_by_hand(
     for epoch in range(epochs):
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
-        bar = keras.utils.Progbar(steps if steps > 0 else None, verbose=verbose)
+        bar = keras.utils.Progbar(steps if steps > 0 else None, verbose=verbose, interval=0.5)
         loss_mean.reset_state()
         accuracy.reset_state()
         for i, (images, labels) in enumerate(train_ds):

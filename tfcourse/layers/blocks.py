@@ -25,6 +25,9 @@ class ConvBlock(keras.layers.Layer):
         padding: ``"same"`` or ``"valid"``.
         repeats: number of conv/norm/activation stacks before pooling.
         batch_norm: insert ``BatchNormalization`` after each convolution.
+        batch_norm_momentum: momentum of the norm's moving mean and variance. 0.9 (Keras's
+            default is 0.99) lets the inference statistics catch up within a hundred steps,
+            which matters for short runs.
         activation: any Keras activation name, e.g. ``"relu"``.
         pooling: ``None``, ``"max"`` or ``"avg"``.
         pool_size: pooling window and stride.
@@ -55,6 +58,7 @@ class ConvBlock(keras.layers.Layer):
         padding: str = "same",
         repeats: int = 1,
         batch_norm: bool = True,
+        batch_norm_momentum: float = 0.9,
         activation: str | None = "relu",
         pooling: str | None = None,
         pool_size: int = 2,
@@ -70,6 +74,7 @@ class ConvBlock(keras.layers.Layer):
         self.padding = _checks.one_of("padding", padding, ("same", "valid"))
         self.repeats = _checks.positive_int("repeats", repeats)
         self.batch_norm = bool(batch_norm)
+        self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.activation = activation
         self.pooling = _checks.one_of("pooling", pooling, POOLING)
         self.pool_size = _checks.positive_int("pool_size", pool_size)
@@ -93,7 +98,9 @@ class ConvBlock(keras.layers.Layer):
                 )
             )
             if batch_norm:
-                self.stages.append(keras.layers.BatchNormalization(name=f"bn{i + 1}"))
+                self.stages.append(
+                    keras.layers.BatchNormalization(momentum=batch_norm_momentum, name=f"bn{i + 1}")
+                )
             if activation is not None:
                 self.stages.append(keras.layers.Activation(activation, name=f"act{i + 1}"))
         if pooling == "max":
@@ -133,6 +140,7 @@ class ConvBlock(keras.layers.Layer):
             "padding": self.padding,
             "repeats": self.repeats,
             "batch_norm": self.batch_norm,
+            "batch_norm_momentum": self.batch_norm_momentum,
             "activation": self.activation,
             "pooling": self.pooling,
             "pool_size": self.pool_size,
