@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfcourse-installed
 PROFILE ?= full
 
-.PHONY: lab test env data lint clean
+.PHONY: lab test env data lint clean slides student course
 
 # Create the virtual environment and install the package with its dev tools, once
 # (again only when pyproject.toml changes).
@@ -27,6 +27,21 @@ lab: data
 # Unit tests, doctests, and nbval over every notebook in the quick profile (as CI runs it).
 test: $(STAMP)
 	TFCOURSE_PROFILE=$${TFCOURSE_PROFILE:-quick} MPLBACKEND=Agg $(PY) -m pytest
+
+# Slide decks (reveal.js) of every notebook in build/slides, built from the executed notebooks in
+# build/course when they are there and up to date. reveal.js, require.js, jQuery and MathJax are
+# fetched once from the npm registry into build/slides/vendor, so the decks render offline.
+slides: $(STAMP)
+	$(PY) -m tfcourse slides
+
+# Student versions in build/student: each solution replaced by a stub with its hints, outputs cleared.
+student: $(STAMP)
+	$(PY) -m tfcourse student
+
+# Execute every notebook in $(PROFILE) (make course PROFILE=quick) into build/course: executed
+# notebooks, HTML pages, results.json and the README's results table (results.md).
+course: $(STAMP)
+	$(PY) -m tfcourse course --profile $(PROFILE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfcourse tests scripts notebooks
