@@ -21,8 +21,12 @@ env: $(STAMP)
 data: $(STAMP)
 	$(PY) -m tfcourse fetch
 
+# Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8899".
+LAB_ARGS ?=
+# Jupyter refuses to run as root (containers, lab machines) unless told to.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: data
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests, doctests, and nbval over every notebook in the quick profile (as CI runs it).
 test: $(STAMP)
