@@ -16,8 +16,8 @@ def test_fashion_cnn_shapes_shrink_while_depth_grows():
 def test_fashion_cnn_parameter_count_by_hand():
     block1 = 3 * 3 * 1 * 32 + 4 * 32  # conv without bias + batch norm
     block2 = 3 * 3 * 32 * 64 + 4 * 64
-    head = (7 * 7 * 64 * 128 + 128) + (128 * 10 + 10)
-    assert fashion_cnn().count_params() == block1 + block2 + head == 421930
+    head = (7 * 7 * 64 * 256 + 256) + (256 * 10 + 10)
+    assert fashion_cnn().count_params() == block1 + block2 + head == 824746
     assert fashion_cnn(filters=(16, 32, 64), hidden_units=64).layers[3].output.shape == (None, 4, 4, 64)
 
 

@@ -12,7 +12,7 @@ from tfcourse.layers import ClassifierHead, ConvBlock, _checks
 def fashion_cnn(
     num_classes: int = 10,
     filters: Sequence[int] = (32, 64),
-    hidden_units: int = 128,
+    hidden_units: int = 256,
     conv_dropout: float = 0.1,
     head_dropout: float = 0.3,
     input_shape: tuple[int, int, int] = (28, 28, 1),
@@ -42,7 +42,7 @@ def fashion_cnn(
     >>> model.output_shape
     (None, 10)
     >>> model.count_params()
-    421930
+    824746
     """
     if not filters:
         raise ValueError(f"`filters` needs at least one entry. Received: filters={filters!r}")
