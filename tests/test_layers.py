@@ -195,3 +195,23 @@ def test_model_round_trip_through_keras_file(tmp_path):
     assert isinstance(loaded.layers[1], ConvBlock) and isinstance(loaded.layers[-1], ClassifierHead)
     assert loaded.count_params() == model.count_params()
     assert loaded.layers[2].get_config() == model.layers[2].get_config()
+
+
+def test_tf_train_checkpoint_sees_every_weight_of_the_blocks(tmp_path):
+    """tf.train.Checkpoint (not only .keras files) must save the sub-layers' weights and statistics."""
+    import tensorflow as tf
+
+    def build():
+        inputs = keras.Input((8, 8, 1))
+        x = ConvBlock(4, repeats=2, pooling="max", dropout=0.1)(inputs)
+        return keras.Model(inputs, ClassifierHead(3, hidden_units=(5,), dropout=0.2)(x))
+
+    model = build()
+    floats = [v for v in model.variables if "float" in str(v.dtype)]
+    for v in floats:
+        v.assign(np.random.default_rng(0).normal(size=v.shape))
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    fresh = build()
+    tf.train.Checkpoint(model=fresh).restore(path).expect_partial()
+    for a, b in zip(floats, [v for v in fresh.variables if "float" in str(v.dtype)], strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

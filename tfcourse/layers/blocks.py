@@ -7,6 +7,20 @@ import keras
 from tfcourse.layers import _checks
 
 POOLING = (None, "max", "avg")
+
+
+def _attach_stages(owner: keras.layers.Layer, stages: list[keras.layers.Layer]) -> None:
+    """Keep ``stages`` as attributes ``stage_<name>``, in order.
+
+    Keras tracks sub-layers held in a Python list, but ``tf.train.Checkpoint`` does not see
+    them: a checkpoint of the model would silently miss their weights. One attribute per
+    sub-layer is tracked by both.
+    """
+    for layer in stages:
+        setattr(owner, f"stage_{layer.name}", layer)
+    owner._stage_names = tuple(f"stage_{layer.name}" for layer in stages)
+
+
 HEAD_POOLING = ("flatten", "avg", "max")
 
 
@@ -84,9 +98,9 @@ class ConvBlock(keras.layers.Layer):
         )
         self.kernel_initializer = kernel_initializer
 
-        self.stages: list[keras.layers.Layer] = []
+        stages: list[keras.layers.Layer] = []
         for i in range(self.repeats):
-            self.stages.append(
+            stages.append(
                 keras.layers.Conv2D(
                     filters,
                     kernel_size,
@@ -98,17 +112,23 @@ class ConvBlock(keras.layers.Layer):
                 )
             )
             if batch_norm:
-                self.stages.append(
+                stages.append(
                     keras.layers.BatchNormalization(momentum=batch_norm_momentum, name=f"bn{i + 1}")
                 )
             if activation is not None:
-                self.stages.append(keras.layers.Activation(activation, name=f"act{i + 1}"))
+                stages.append(keras.layers.Activation(activation, name=f"act{i + 1}"))
         if pooling == "max":
-            self.stages.append(keras.layers.MaxPooling2D(pool_size, padding="same", name="pool"))
+            stages.append(keras.layers.MaxPooling2D(pool_size, padding="same", name="pool"))
         elif pooling == "avg":
-            self.stages.append(keras.layers.AveragePooling2D(pool_size, padding="same", name="pool"))
+            stages.append(keras.layers.AveragePooling2D(pool_size, padding="same", name="pool"))
         if self.dropout > 0:
-            self.stages.append(keras.layers.Dropout(self.dropout, name="dropout"))
+            stages.append(keras.layers.Dropout(self.dropout, name="dropout"))
+        _attach_stages(self, stages)
+
+    @property
+    def stages(self) -> list[keras.layers.Layer]:
+        """The sub-layers in the order they run."""
+        return [getattr(self, name) for name in self._stage_names]
 
     def build(self, input_shape):
         _checks.input_shape(self.name, input_shape, ranks=(4,), channels=self.input_channels)
@@ -203,14 +223,20 @@ class ClassifierHead(keras.layers.Layer):
             "avg": keras.layers.GlobalAveragePooling2D(name="gap"),
             "max": keras.layers.GlobalMaxPooling2D(name="gmp"),
         }[pooling]
-        self.stages: list[keras.layers.Layer] = []
+        stages: list[keras.layers.Layer] = []
         for i, units in enumerate(self.hidden_units):
             if self.dropout > 0 and i > 0:
-                self.stages.append(keras.layers.Dropout(self.dropout, name=f"dropout{i}"))
-            self.stages.append(keras.layers.Dense(units, activation=activation, name=f"dense{i + 1}"))
+                stages.append(keras.layers.Dropout(self.dropout, name=f"dropout{i}"))
+            stages.append(keras.layers.Dense(units, activation=activation, name=f"dense{i + 1}"))
         if self.dropout > 0:
-            self.stages.append(keras.layers.Dropout(self.dropout, name="dropout_out"))
-        self.stages.append(keras.layers.Dense(num_classes, activation=output_activation, name="logits"))
+            stages.append(keras.layers.Dropout(self.dropout, name="dropout_out"))
+        stages.append(keras.layers.Dense(num_classes, activation=output_activation, name="logits"))
+        _attach_stages(self, stages)
+
+    @property
+    def stages(self) -> list[keras.layers.Layer]:
+        """The dense and dropout sub-layers in the order they run (after pooling)."""
+        return [getattr(self, name) for name in self._stage_names]
 
     def build(self, input_shape):
         _checks.input_shape(self.name, input_shape, ranks=(2, 4))
