@@ -117,3 +117,100 @@ def plot_confusion_matrix(
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     fig.colorbar(im, ax=ax, label="images")
     return fig
+
+
+def draw_boxes(
+    ax: plt.Axes,
+    boxes,
+    labels: Sequence[int] | None = None,
+    scores: Sequence[float] | None = None,
+    box_format: str = "xyxy",
+    class_names: Sequence[str] | None = None,
+    color: str | Sequence[str] = "C1",
+    image_shape: Sequence[int] | None = None,
+    linestyle: str = "-",
+    linewidth: float = 2.0,
+) -> list:
+    """Draw boxes (with class names and scores) on an axes that shows an image.
+
+    Pixel coordinates follow :mod:`tfcourse.boxes`: pixel column ``i`` spans ``[i, i + 1)``.
+    Matplotlib's ``imshow`` centres pixel ``i`` on ``i``, so rectangles are shifted by half a
+    pixel and frame exactly the pixels of the box.
+
+    Args:
+        ax: the axes, usually after ``ax.imshow(image)``.
+        boxes: ``(N, 4)`` boxes in ``box_format``.
+        labels: ``(N,)`` class indices, or None for unlabelled boxes.
+        scores: ``(N,)`` confidences, shown after the class name, or None.
+        box_format: any of :data:`tfcourse.boxes.FORMATS`, e.g. ``"rel_yxyx"`` for TFDS boxes.
+        class_names: names for the labels (else the label numbers are shown).
+        color: one colour for all boxes or one per box.
+        image_shape: ``(height, width)`` for normalised formats; by default the shape of the
+            last image shown on ``ax``.
+        linestyle: e.g. ``"--"`` to tell predictions from ground truth.
+        linewidth: line width in points.
+
+    Returns:
+        The rectangles and texts added, one rectangle (and text if labelled or scored) per box.
+
+    Example:
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.imshow(np.zeros((64, 64)))
+    >>> artists = draw_boxes(ax, [[0.25, 0.5, 0.75, 1.0]], [1], box_format="rel_yxyx",
+    ...                      class_names=["cat", "dog"], scores=[0.9])
+    >>> artists[0].get_xy(), artists[0].get_width(), artists[1].get_text()
+    ((31.5, 15.5), 32.0, 'dog 0.90')
+    >>> plt.close(fig)
+    """
+    from matplotlib.patches import Rectangle
+
+    from tfcourse import boxes as box_utils
+
+    if box_utils.is_relative(box_format) and image_shape is None:
+        if not ax.images:
+            raise ValueError(
+                f"Normalised boxes ({box_format!r}) need the image's size: show the image on `ax` "
+                f"first or pass `image_shape=(height, width)`. Received: image_shape={image_shape}"
+            )
+        image_shape = ax.images[-1].get_array().shape[:2]
+    xyxy = np.asarray(
+        box_utils.convert_format(
+            np.asarray(boxes, np.float32).reshape(-1, 4), box_format, "xyxy", image_shape
+        )
+    )
+    n = len(xyxy)
+    for name, values in (("labels", labels), ("scores", scores)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"`{name}` needs one entry per box ({n}). Received: len({name})={len(values)}")
+    colors = [color] * n if isinstance(color, str) else list(color)
+    artists = []
+    for i, (x1, y1, x2, y2) in enumerate(xyxy):
+        rect = Rectangle(
+            (x1 - 0.5, y1 - 0.5),
+            x2 - x1,
+            y2 - y1,
+            fill=False,
+            edgecolor=colors[i],
+            linewidth=linewidth,
+            linestyle=linestyle,
+        )
+        ax.add_patch(rect)
+        artists.append(rect)
+        parts = []
+        if labels is not None:
+            label = int(labels[i])
+            parts.append(class_names[label] if class_names is not None else str(label))
+        if scores is not None:
+            parts.append(f"{float(scores[i]):.2f}")
+        if parts:
+            text = ax.text(
+                x1 - 0.5,
+                y1 - 1.0,
+                " ".join(parts),
+                color="white",
+                fontsize=max(plt.rcParams["font.size"] - 4, 8),
+                va="bottom",
+                bbox={"facecolor": colors[i], "alpha": 0.7, "pad": 1, "edgecolor": "none"},
+            )
+            artists.append(text)
+    return artists

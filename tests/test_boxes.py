@@ -1,0 +1,204 @@
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfcourse import boxes
+
+# The same two boxes in every format, by hand, on an image 100 pixels high and 200 wide.
+# Box A: columns 20 to 59, rows 10 to 49 (corners 20, 10, 60, 50). Box B: a 1x1 pixel at (0, 99).
+IMAGE_SHAPE = (100, 200)
+SAME_BOXES = {
+    "xyxy": [[20, 10, 60, 50], [0, 99, 1, 100]],
+    "xywh": [[20, 10, 40, 40], [0, 99, 1, 1]],
+    "cxcywh": [[40, 30, 40, 40], [0.5, 99.5, 1, 1]],
+    "yxyx": [[10, 20, 50, 60], [99, 0, 100, 1]],
+    "rel_xyxy": [[0.1, 0.1, 0.3, 0.5], [0.0, 0.99, 0.005, 1.0]],
+    "rel_xywh": [[0.1, 0.1, 0.2, 0.4], [0.0, 0.99, 0.005, 0.01]],
+    "rel_cxcywh": [[0.2, 0.3, 0.2, 0.4], [0.0025, 0.995, 0.005, 0.01]],
+    "rel_yxyx": [[0.1, 0.1, 0.5, 0.3], [0.99, 0.0, 1.0, 0.005]],
+}
+
+
+def test_every_format_is_written_down():
+    assert set(SAME_BOXES) == set(boxes.FORMATS)
+
+
+@pytest.mark.parametrize("source,target", list(itertools.product(boxes.FORMATS, repeat=2)))
+def test_every_pair_of_conversions(source, target):
+    converted = boxes.convert_format(np.array(SAME_BOXES[source]), source, target, image_shape=IMAGE_SHAPE)
+    np.testing.assert_allclose(converted, SAME_BOXES[target], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("box_format", boxes.FORMATS)
+def test_round_trip_through_every_format_keeps_batch_shapes(box_format):
+    rng = np.random.default_rng(0)
+    corners = np.sort(rng.uniform(0, 1, (2, 3, 2, 2)), axis=-2).transpose(0, 1, 3, 2).reshape(2, 3, 4)
+    there = boxes.convert_format(corners, "rel_xyxy", box_format, image_shape=(50, 80, 1))
+    back = boxes.convert_format(there, box_format, "rel_xyxy", image_shape=(50, 80, 1))
+    assert tuple(there.shape) == (2, 3, 4)
+    np.testing.assert_allclose(back, corners, rtol=1e-5, atol=1e-6)
+
+
+def test_same_units_need_no_image_shape():
+    out = boxes.convert_format([[0.1, 0.2, 0.5, 0.6]], "rel_xyxy", "rel_cxcywh")
+    np.testing.assert_allclose(out, [[0.3, 0.4, 0.4, 0.4]], atol=1e-7)
+
+
+def test_integer_boxes_become_floats():
+    out = boxes.convert_format(np.array([[1, 2, 4, 6]]), "xyxy", "cxcywh")
+    assert "float" in str(out.dtype)
+    np.testing.assert_allclose(out, [[2.5, 4.0, 3.0, 4.0]])
+
+
+def test_tensors_and_tf_function():
+    @tf.function
+    def to_centre(b):
+        return boxes.convert_format(b, "yxyx", "cxcywh")
+
+    out = to_centre(tf.constant([[10.0, 20.0, 50.0, 60.0]]))
+    assert isinstance(out, tf.Tensor)
+    np.testing.assert_allclose(out, [[40, 30, 40, 40]])
+
+
+@pytest.mark.parametrize("bad", ["xyhw", "XYXY", "rel-xyxy", "", None])
+def test_unknown_formats_are_refused_with_the_list(bad):
+    for kwargs in (dict(source=bad, target="xyxy"), dict(source="xyxy", target=bad)):
+        with pytest.raises(ValueError, match=r"expected one of \('xyxy', 'xywh', 'cxcywh', 'yxyx', 'rel_xyxy'"):
+            boxes.convert_format([[0, 0, 1, 1]], **kwargs)
+    with pytest.raises(ValueError, match=f"Received: box_format={bad!r}"):
+        boxes.iou([0, 0, 1, 1], [0, 0, 1, 1], bad)
+
+
+def test_pixels_to_normalised_needs_the_image_shape():
+    with pytest.raises(ValueError, match="Received: image_shape=None"):
+        boxes.convert_format([[0, 0, 1, 1]], "xyxy", "rel_xyxy")
+    with pytest.raises(ValueError, match=r"Received: image_shape=\(5,\)"):
+        boxes.convert_format([[0, 0, 1, 1]], "rel_xyxy", "xyxy", image_shape=(5,))
+
+
+def test_boxes_need_four_numbers():
+    with pytest.raises(ValueError, match=r"Received: boxes.shape=\(2, 3\)"):
+        boxes.convert_format(np.zeros((2, 3)), "xyxy", "xywh")
+
+
+# ---------- areas and IoU, by hand ----------
+
+
+def test_box_area_by_hand():
+    # 4x3, a vertical line, a point, an inverted box (x2 < x1)
+    area = boxes.box_area([[0, 0, 4, 3], [2, 0, 2, 5], [1, 1, 1, 1], [5, 0, 3, 2]], "xyxy")
+    np.testing.assert_array_equal(area, [12, 0, 0, 0])
+    np.testing.assert_allclose(boxes.box_area([[0.5, 0.5, 0.2, 0.4]], "rel_cxcywh"), [0.08])
+
+
+A = [0.0, 0.0, 4.0, 4.0]  # 16 square pixels
+IOU_CASES = [
+    ("partial overlap", [2, 2, 6, 6], 4 / (16 + 16 - 4)),
+    ("half", [0, 0, 4, 2], 8 / 16),
+    ("identical", A, 1.0),
+    ("contained", [1, 1, 3, 3], 4 / 16),
+    ("containing", [-2, -2, 6, 6], 16 / 64),
+    ("disjoint", [10, 10, 12, 12], 0.0),
+    ("touching edge", [4, 0, 8, 4], 0.0),
+    ("touching corner", [4, 4, 5, 5], 0.0),
+    ("zero-width box inside", [2, 0, 2, 4], 0.0),
+    ("point inside", [1, 1, 1, 1], 0.0),
+    ("inverted box", [4, 4, 0, 0], 0.0),
+]
+
+
+@pytest.mark.parametrize("name,other,expected", IOU_CASES, ids=[c[0] for c in IOU_CASES])
+def test_iou_by_hand(name, other, expected):
+    np.testing.assert_allclose(boxes.iou(A, other, "xyxy"), expected, rtol=1e-6)
+    np.testing.assert_allclose(boxes.iou(other, A, "xyxy"), expected, rtol=1e-6)  # symmetric
+
+
+def test_iou_does_not_depend_on_format_or_units():
+    a, b = np.array([[20.0, 10, 60, 50]]), np.array([[40.0, 30, 100, 90]])
+    expected = (20 * 20) / (40 * 40 + 60 * 60 - 20 * 20)
+    for fmt in boxes.FORMATS:
+        a_f = boxes.convert_format(a, "xyxy", fmt, image_shape=IMAGE_SHAPE)
+        b_f = boxes.convert_format(b, "xyxy", fmt, image_shape=IMAGE_SHAPE)
+        np.testing.assert_allclose(boxes.iou(a_f, b_f, fmt), [expected], rtol=1e-5)
+
+
+def test_two_degenerate_boxes_give_zero_not_nan():
+    points = np.array([[1.0, 1, 1, 1], [0, 0, 0, 3]])
+    out = np.asarray(boxes.iou(points, points, "xyxy"))
+    np.testing.assert_array_equal(out, [0.0, 0.0])
+    np.testing.assert_array_equal(boxes.giou(points, points, "xyxy"), [0.0, 0.0])
+    assert np.isfinite(np.asarray(boxes.iou_matrix(points, points, "xyxy"))).all()
+
+
+def _iou_numpy(a, b):
+    """Reference IoU of two xyxy boxes, plain Python."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _random_boxes(rng, n):
+    xy = rng.uniform(0, 50, (n, 2))
+    wh = rng.uniform(0, 20, (n, 2)) * (rng.random((n, 1)) > 0.1)  # a tenth are points
+    return np.concatenate([xy, xy + wh], axis=1)
+
+
+def test_iou_matrix_against_pairwise_iou_and_a_reference():
+    rng = np.random.default_rng(1)
+    a, b = _random_boxes(rng, 7), _random_boxes(rng, 5)
+    matrix = np.asarray(boxes.iou_matrix(a, b, "xyxy"))
+    assert matrix.shape == (7, 5)
+    for i, j in itertools.product(range(7), range(5)):
+        np.testing.assert_allclose(matrix[i, j], boxes.iou(a[i], b[j], "xyxy"), rtol=1e-6)
+        np.testing.assert_allclose(matrix[i, j], _iou_numpy(a[i], b[j]), rtol=1e-5, atol=1e-7)
+    assert ((matrix >= 0) & (matrix <= 1)).all()
+
+
+def test_iou_matrix_in_other_formats():
+    a, b = np.array([[0.0, 0, 4, 4]]), np.array([[2.0, 2, 6, 6], [0, 0, 4, 4]])
+    as_centres = [boxes.convert_format(x, "xyxy", "cxcywh") for x in (a, b)]
+    np.testing.assert_allclose(boxes.iou_matrix(*as_centres, "cxcywh"), [[4 / 28, 1.0]], rtol=1e-6)
+
+
+def test_iou_matrix_needs_two_sets():
+    with pytest.raises(ValueError, match=r"Received: boxes1.shape=\(4,\), boxes2.shape=\(2, 4\)"):
+        boxes.iou_matrix(np.zeros(4), np.zeros((2, 4)), "xyxy")
+
+
+# ---------- GIoU ----------
+
+GIOU_CASES = [
+    # enclosing box C and union U by hand: GIoU = IoU - (C - U) / C
+    ("identical", [0, 0, 2, 2], 1.0),
+    ("touching", [2, 0, 4, 2], 0.0 - (8 - 8) / 8),
+    ("apart", [6, 0, 8, 2], 0.0 - (16 - 8) / 16),
+    ("diagonal", [1, 1, 3, 3], 1 / 7 - (9 - 7) / 9),
+    ("contained", [0.5, 0.5, 1.5, 1.5], 1 / 4),
+]
+
+
+@pytest.mark.parametrize("name,other,expected", GIOU_CASES, ids=[c[0] for c in GIOU_CASES])
+def test_giou_by_hand(name, other, expected):
+    np.testing.assert_allclose(boxes.giou([0, 0, 2, 2], other, "xyxy"), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_giou_has_a_gradient_where_iou_has_none():
+    truth = tf.constant([[0.0, 0.0, 2.0, 2.0]])
+    prediction = tf.Variable([[5.0, 0.0, 7.0, 2.0]])  # disjoint
+    with tf.GradientTape(persistent=True) as tape:
+        iou_loss = 1 - boxes.iou(truth, prediction, "xyxy")
+        giou_loss = 1 - boxes.giou(truth, prediction, "xyxy")
+    np.testing.assert_array_equal(tape.gradient(iou_loss, prediction), [[0, 0, 0, 0]])
+    gradient = tape.gradient(giou_loss, prediction).numpy()
+    assert gradient[0, 0] + gradient[0, 2] > 0  # shifting the box left, towards the truth, lowers the loss
+
+
+def test_gradients_are_finite_for_degenerate_boxes():
+    prediction = tf.Variable([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(1 - boxes.giou(prediction, prediction, "rel_xyxy"))
+    assert np.isfinite(tape.gradient(loss, prediction).numpy()).all()

@@ -1,0 +1,251 @@
+"""Bounding boxes: formats, conversions, areas and IoU (after keras-cv's ``bounding_box``).
+
+A box is four numbers on the last axis of an array, ``(..., 4)``. What the four numbers mean is
+the box's *format*, and every function here takes it as an explicit argument:
+
+================  ==============================  =========================================
+format            the four numbers                typical user
+================  ==============================  =========================================
+``"xyxy"``        ``x1, y1, x2, y2`` (corners)     drawing, IoU; the central format here
+``"xywh"``        ``x1, y1, width, height``        COCO annotations, matplotlib rectangles
+``"cxcywh"``      ``cx, cy, width, height``        YOLO, box regression targets
+``"yxyx"``        ``y1, x1, y2, x2`` (corners)     TensorFlow (``tf.image``), TFDS ``BBoxFeature``
+================  ==============================  =========================================
+
+Each format comes in pixels (``"xyxy"``) or normalised by the image's width and height to
+[0, 1] (``"rel_xyxy"``). Pixel coordinates are continuous: pixel column ``i`` spans
+``[i, i + 1)``, so a box around columns 3 to 5 has ``x1 = 3``, ``x2 = 6`` and width 3.
+
+Every conversion goes through one central format, pixel-or-normalised ``xyxy``: the source
+is turned into corners, rescaled if it changes between pixels and normalised coordinates
+(which needs the image's shape), then turned into the target. Adding a format means writing
+two small functions, not one per pair.
+
+The functions use ``keras.ops``, so they take NumPy arrays or TensorFlow tensors (also inside a
+``tf.function`` or a loss) and return tensors; ``np.asarray`` turns a result into NumPy.
+Non-maximum suppression and mAP, which build on IoU, come with the YOLO notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+BASE_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh", "yxyx")
+FORMATS: tuple[str, ...] = BASE_FORMATS + tuple(f"rel_{f}" for f in BASE_FORMATS)
+"""Every format a function here accepts: the four pixel formats and their ``rel_`` versions."""
+
+_EPSILON = 1e-9  # keeps 0 / 0 (two boxes of zero area) at 0 instead of NaN
+
+
+def check_format(box_format: str, name: str = "box_format") -> str:
+    """Return ``box_format`` if it is one of :data:`FORMATS`, else raise a ValueError listing them.
+
+    Example:
+    >>> check_format("rel_cxcywh")
+    'rel_cxcywh'
+    >>> check_format("xyhw")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown box format for `box_format`, expected one of ('xyxy', 'xywh', 'cxcywh', 'yxyx', 'rel_xyxy', 'rel_xywh', 'rel_cxcywh', 'rel_yxyx'). Received: box_format='xyhw'
+    """
+    if box_format not in FORMATS:
+        raise ValueError(
+            f"Unknown box format for `{name}`, expected one of {FORMATS}. Received: {name}={box_format!r}"
+        )
+    return box_format
+
+
+def is_relative(box_format: str) -> bool:
+    """True for the normalised formats (``"rel_..."``)."""
+    return check_format(box_format).startswith("rel_")
+
+
+def _as_boxes(boxes):
+    """A float tensor whose last axis has 4 entries."""
+    boxes = ops.convert_to_tensor(boxes)
+    if not str(boxes.dtype).startswith(("float", "bfloat")):
+        boxes = ops.cast(boxes, keras.config.floatx())
+    if boxes.shape[-1] is not None and boxes.shape[-1] != 4:
+        raise ValueError(
+            f"Boxes need 4 numbers on their last axis, shape (..., 4). Received: boxes.shape={tuple(boxes.shape)}"
+        )
+    return boxes
+
+
+def _split(boxes):
+    return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
+
+
+def _corners(boxes, box_format: str):
+    """(x1, y1, x2, y2) of ``boxes``, in the format's own units (pixels or normalised)."""
+    return _split(convert_format(boxes, box_format, "rel_xyxy" if is_relative(box_format) else "xyxy"))
+
+
+def _to_corners(boxes, base: str):
+    """``base`` format -> (x1, y1, x2, y2), in the same units."""
+    a, b, c, d = _split(boxes)
+    if base == "xyxy":
+        return a, b, c, d
+    if base == "xywh":
+        return a, b, a + c, b + d
+    if base == "cxcywh":
+        return a - c / 2, b - d / 2, a + c / 2, b + d / 2
+    return b, a, d, c  # yxyx
+
+
+def _from_corners(x1, y1, x2, y2, base: str):
+    """(x1, y1, x2, y2) -> ``base`` format, in the same units."""
+    if base == "xyxy":
+        parts = (x1, y1, x2, y2)
+    elif base == "xywh":
+        parts = (x1, y1, x2 - x1, y2 - y1)
+    elif base == "cxcywh":
+        parts = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+    else:  # yxyx
+        parts = (y1, x1, y2, x2)
+    return ops.stack(parts, axis=-1)  # (..., 4)
+
+
+def _height_width(image_shape: Sequence[int]) -> tuple[float, float]:
+    if image_shape is None or len(image_shape) not in (2, 3):
+        raise ValueError(
+            "Converting between pixel and normalised (`rel_`) formats needs the image's "
+            f"`image_shape=(height, width)` or `(height, width, channels)`. Received: image_shape={image_shape!r}"
+        )
+    return float(image_shape[0]), float(image_shape[1])
+
+
+def convert_format(boxes, source: str, target: str, image_shape: Sequence[int] | None = None):
+    """Convert boxes from one format to another, through corners (``xyxy``).
+
+    Args:
+        boxes: ``(..., 4)`` array or tensor of boxes in the ``source`` format.
+        source: one of :data:`FORMATS`, e.g. ``"xyxy"`` or ``"rel_cxcywh"``.
+        target: one of :data:`FORMATS`.
+        image_shape: ``(height, width)`` (or ``(height, width, channels)``) of the image; needed
+            only to go between pixels and normalised coordinates.
+
+    Returns:
+        A float tensor of shape ``(..., 4)`` in the ``target`` format.
+
+    Example:
+    >>> import numpy as np
+    >>> box = np.array([10.0, 20.0, 50.0, 40.0])  # x1, y1, x2, y2 in pixels
+    >>> np.asarray(convert_format(box, "xyxy", "cxcywh")).tolist()
+    [30.0, 30.0, 40.0, 20.0]
+    >>> print(np.asarray(convert_format(box, "xyxy", "rel_yxyx", image_shape=(100, 200))))
+    [0.2  0.05 0.4  0.25]
+    """
+    source, target = check_format(source, "source"), check_format(target, "target")
+    boxes = _as_boxes(boxes)
+    if source == target:
+        return boxes
+    x1, y1, x2, y2 = _to_corners(boxes, source.removeprefix("rel_"))
+    if is_relative(source) != is_relative(target):
+        height, width = _height_width(image_shape)
+        if is_relative(source):  # normalised -> pixels
+            x1, x2, y1, y2 = x1 * width, x2 * width, y1 * height, y2 * height
+        else:  # pixels -> normalised
+            x1, x2, y1, y2 = x1 / width, x2 / width, y1 / height, y2 / height
+    return _from_corners(x1, y1, x2, y2, target.removeprefix("rel_"))
+
+
+def box_area(boxes, box_format: str):
+    """Area of each box, ``(..., 4) -> (...)``; a box with x2 < x1 or y2 < y1 has area 0.
+
+    Example:
+    >>> import numpy as np
+    >>> np.asarray(box_area([[0, 0, 4, 3], [5, 5, 5, 9], [2, 2, 1, 1]], "xyxy")).tolist()
+    [12.0, 0.0, 0.0]
+    """
+    x1, y1, x2, y2 = _corners(boxes, box_format)
+    return ops.maximum(x2 - x1, 0.0) * ops.maximum(y2 - y1, 0.0)
+
+
+def intersection(boxes1, boxes2, box_format: str):
+    """Area of the overlap of two sets of boxes, broadcast against each other: ``(..., 4) -> (...)``.
+
+    Example:
+    >>> import numpy as np
+    >>> np.asarray(intersection([0, 0, 4, 4], [[2, 2, 6, 6], [5, 5, 6, 6]], "xyxy")).tolist()
+    [4.0, 0.0]
+    """
+    ax1, ay1, ax2, ay2 = _corners(boxes1, box_format)
+    bx1, by1, bx2, by2 = _corners(boxes2, box_format)
+    width = ops.maximum(ops.minimum(ax2, bx2) - ops.maximum(ax1, bx1), 0.0)
+    height = ops.maximum(ops.minimum(ay2, by2) - ops.maximum(ay1, by1), 0.0)
+    return width * height
+
+
+def iou(boxes1, boxes2, box_format: str):
+    """Intersection over union of pairs of boxes, broadcast against each other: ``(..., 4) -> (...)``.
+
+    ``IoU = area(A ∩ B) / area(A ∪ B)``: 1 for identical boxes, 0 for disjoint ones. A box of
+    zero area (a point or a line) has IoU 0 with everything, itself included, never NaN.
+
+    Args:
+        boxes1: ``(..., 4)`` boxes.
+        boxes2: ``(..., 4)`` boxes, broadcastable against ``boxes1``.
+        box_format: the format of both, one of :data:`FORMATS`. IoU does not depend on the
+            units, so pixel and normalised boxes give the same value.
+
+    Returns:
+        A float tensor of the broadcast shape without the last axis.
+
+    Example:
+    >>> import numpy as np
+    >>> a = np.array([0, 0, 4, 4])  # 16 pixels
+    >>> b = np.array([[2, 2, 6, 6], [0, 0, 4, 4], [4, 0, 8, 4], [1, 1, 1, 1]])
+    >>> print(np.asarray(iou(a, b, "xyxy")).round(4))  # 4 / (16 + 16 - 4), same, touching, a point
+    [0.1429 1.     0.     0.    ]
+    """
+    inter = intersection(boxes1, boxes2, box_format)
+    union = box_area(boxes1, box_format) + box_area(boxes2, box_format) - inter
+    return inter / ops.maximum(union, _EPSILON)
+
+
+def iou_matrix(boxes1, boxes2, box_format: str):
+    """IoU of every box of one set with every box of another: ``(N, 4), (M, 4) -> (N, M)``.
+
+    Example:
+    >>> import numpy as np
+    >>> truth = np.array([[0, 0, 4, 4], [10, 10, 20, 20]])
+    >>> predictions = np.array([[0, 0, 4, 2], [10, 10, 20, 20], [30, 30, 31, 31]])
+    >>> np.asarray(iou_matrix(truth, predictions, "xyxy")).tolist()
+    [[0.5, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    if len(boxes1.shape) != 2 or len(boxes2.shape) != 2:
+        raise ValueError(
+            "`iou_matrix` takes two sets of boxes of shapes (N, 4) and (M, 4); use `iou` for other "
+            f"shapes. Received: boxes1.shape={tuple(boxes1.shape)}, boxes2.shape={tuple(boxes2.shape)}"
+        )
+    return iou(boxes1[:, None, :], boxes2[None, :, :], box_format)  # (N, 1, 4) with (1, M, 4) -> (N, M)
+
+
+def giou(boxes1, boxes2, box_format: str):
+    """Generalised IoU (Rezatofighi et al., 2019) of pairs of boxes: ``(..., 4) -> (...)``.
+
+    ``GIoU = IoU - area(C minus (A ∪ B)) / area(C)``, with ``C`` the smallest box enclosing both.
+    It lies in (-1, 1], equals IoU for boxes that fill their enclosing box, and keeps falling as
+    disjoint boxes move apart, where IoU is stuck at 0: ``1 - GIoU`` is a loss with a gradient
+    even when the predicted box misses the true one.
+
+    Example:
+    >>> import numpy as np
+    >>> a = np.array([0, 0, 2, 2])
+    >>> b = np.array([[0, 0, 2, 2], [2, 0, 4, 2], [6, 0, 8, 2]])
+    >>> np.asarray(giou(a, b, "xyxy")).tolist()  # identical, touching (C = 8, union 8), far apart (C = 16)
+    [1.0, 0.0, -0.5]
+    """
+    ax1, ay1, ax2, ay2 = _corners(boxes1, box_format)
+    bx1, by1, bx2, by2 = _corners(boxes2, box_format)
+    inter = intersection(boxes1, boxes2, box_format)
+    union = box_area(boxes1, box_format) + box_area(boxes2, box_format) - inter
+    enclosing = ops.maximum(ops.maximum(ax2, bx2) - ops.minimum(ax1, bx1), 0.0) * ops.maximum(
+        ops.maximum(ay2, by2) - ops.minimum(ay1, by1), 0.0
+    )
+    return inter / ops.maximum(union, _EPSILON) - (enclosing - union) / ops.maximum(enclosing, _EPSILON)
