@@ -158,8 +158,8 @@ def draw_boxes(
     >>> _ = ax.imshow(np.zeros((64, 64)))
     >>> artists = draw_boxes(ax, [[0.25, 0.5, 0.75, 1.0]], [1], box_format="rel_yxyx",
     ...                      class_names=["cat", "dog"], scores=[0.9])
-    >>> artists[0].get_xy(), artists[0].get_width(), artists[1].get_text()
-    ((31.5, 15.5), 32.0, 'dog 0.90')
+    >>> [float(v) for v in artists[0].get_xy()], float(artists[0].get_width()), artists[1].get_text()
+    ([31.5, 15.5], 32.0, 'dog 0.90')
     >>> plt.close(fig)
     """
     from matplotlib.patches import Rectangle
