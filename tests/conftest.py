@@ -40,3 +40,57 @@ def fashion_copy(tmp_path: Path, fashion_dir: Path) -> Path:
         src = data._candidates(fashion_dir, name)[0]
         shutil.copyfile(src, dest / src.name)
     return dest
+
+
+def _float_variables(model) -> list:
+    return [v for v in model.variables if "float" in str(v.dtype)]
+
+
+@pytest.fixture
+def keras_file_roundtrip(tmp_path: Path):
+    """Save a model to a ``.keras`` file, load it, check identical inference outputs on ``x``; return it.
+
+    Call the model once with ``training=True`` before, so that batch-norm statistics differ from
+    their initial values and a layer that forgot to save them fails.
+    """
+
+    def roundtrip(model, x):
+        import keras
+        import numpy as np
+
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_array_equal(model(x, training=False), loaded(x, training=False))
+        assert loaded.count_params() == model.count_params()
+        return loaded
+
+    return roundtrip
+
+
+@pytest.fixture
+def checkpoint_roundtrip(tmp_path: Path):
+    """Check that ``tf.train.Checkpoint`` saves every float variable of the model ``build()`` makes.
+
+    Keras tracks sub-layers kept in Python lists, but ``tf.train.Checkpoint`` does not: a layer
+    that keeps them so would save nothing of them. The variables get random values, are saved,
+    and are restored into a fresh model from the same ``build()``.
+    """
+
+    def roundtrip(build, expected_variables: int | None = None) -> None:
+        import numpy as np
+        import tensorflow as tf
+
+        model = build()
+        floats = _float_variables(model)
+        if expected_variables is not None:
+            assert len(floats) == expected_variables
+        for v in floats:
+            v.assign(np.random.default_rng(0).normal(size=v.shape))
+        path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+        fresh = build()
+        tf.train.Checkpoint(model=fresh).restore(path).expect_partial()
+        for a, b in zip(floats, _float_variables(fresh), strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+    return roundtrip

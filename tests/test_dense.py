@@ -114,7 +114,7 @@ def test_dense_config_round_trip():
         assert type(layer).from_config(config).get_config() == config
 
 
-def test_dense_round_trip_through_keras_file(tmp_path):
+def test_dense_round_trip_through_keras_file(keras_file_roundtrip):
     inputs = keras.Input((8, 8, 3))
     x = DenseBlock(2, 4, name="dense1")(inputs)  # 3 + 2*4 = 11 channels
     x = TransitionLayer(0.5, name="transition1")(x)  # 5 channels, 4x4
@@ -122,28 +122,16 @@ def test_dense_round_trip_through_keras_file(tmp_path):
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     x_data = np.random.default_rng(1).random((4, 8, 8, 3), dtype=np.float32)
     model(x_data, training=True)  # moves the batch-norm statistics away from their initial values
-    path = tmp_path / "dense.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(model(x_data, training=False), loaded(x_data, training=False))
+    loaded = keras_file_roundtrip(model, x_data)
     assert loaded.output_shape == (None, 11) and loaded.count_params() == model.count_params()
 
 
-def test_tf_train_checkpoint_sees_every_weight(tmp_path):
+def test_tf_train_checkpoint_sees_every_weight(checkpoint_roundtrip):
     """tf.train.Checkpoint (not only .keras files) must save every composite layer's and the transition's weights."""
-    import tensorflow as tf
 
     def build():
         inputs = keras.Input((6, 6, 2))
         x = DenseBlock(2, 3)(inputs)
         return keras.Model(inputs, TransitionLayer(0.5)(x))
 
-    model = build()
-    floats = [v for v in model.variables if "float" in str(v.dtype)]
-    for v in floats:
-        v.assign(np.random.default_rng(0).normal(size=v.shape))
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    fresh = build()
-    tf.train.Checkpoint(model=fresh).restore(path).expect_partial()
-    for a, b in zip(floats, [v for v in fresh.variables if "float" in str(v.dtype)], strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    checkpoint_roundtrip(build)

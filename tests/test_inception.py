@@ -132,7 +132,7 @@ def test_inception_config_round_trip():
     assert config["reduce_3x3"] == 96 and config["pool_proj"] == 32 and config["batch_norm"] is True
 
 
-def test_inception_round_trip_through_keras_file(tmp_path):
+def test_inception_round_trip_through_keras_file(keras_file_roundtrip):
     inputs = keras.Input((12, 12, 3))
     x = InceptionModule(4, 6, 2, reduce_3x3=3, reduce_5x5=2, pool_proj=2, batch_norm=True, name="inc1")(
         inputs
@@ -141,32 +141,18 @@ def test_inception_round_trip_through_keras_file(tmp_path):
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     x_data = np.random.default_rng(1).random((4, 12, 12, 3), dtype=np.float32)
     model(x_data, training=True)  # moves the batch-norm statistics away from their initial values
-    path = tmp_path / "inception.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(model(x_data, training=False), loaded(x_data, training=False))
+    loaded = keras_file_roundtrip(model, x_data)
     assert loaded.get_layer("naive").get_config() == model.get_layer("naive").get_config()
     assert loaded.output_shape == (None, 24) and loaded.count_params() == model.count_params()
 
 
-def test_tf_train_checkpoint_sees_every_weight(tmp_path):
+def test_tf_train_checkpoint_sees_every_weight(checkpoint_roundtrip):
     """tf.train.Checkpoint (not only .keras files) must save every branch's weights and statistics."""
-    import tensorflow as tf
 
     def build():
         inputs = keras.Input((6, 6, 2))
         x = InceptionModule(2, 3, 1, reduce_3x3=2, reduce_5x5=1, pool_proj=1, batch_norm=True)(inputs)
         return keras.Model(inputs, x)
 
-    model = build()
-    floats = [v for v in model.variables if "float" in str(v.dtype)]
-    assert (
-        len(floats) == 6 * 5
-    )  # six convolutions: a kernel and four norm vectors (gamma, beta, mean, variance)
-    for v in floats:
-        v.assign(np.random.default_rng(0).normal(size=v.shape))
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    fresh = build()
-    tf.train.Checkpoint(model=fresh).restore(path).expect_partial()
-    for a, b in zip(floats, [v for v in fresh.variables if "float" in str(v.dtype)], strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    # six convolutions: a kernel and four norm vectors (gamma, beta, mean, variance)
+    checkpoint_roundtrip(build, expected_variables=6 * 5)

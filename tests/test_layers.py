@@ -4,16 +4,6 @@ import pytest
 
 from tfcourse.layers import ClassifierHead, ConvBlock
 
-
-def _roundtrip(model: keras.Model, x, tmp_path) -> None:
-    """Save to .keras, load, and check identical outputs (inference mode)."""
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    return loaded
-
-
 # ---------- ConvBlock ----------
 
 
@@ -181,7 +171,7 @@ def test_head_config_round_trip():
 # ---------- Both, in a model, through .keras ----------
 
 
-def test_model_round_trip_through_keras_file(tmp_path):
+def test_model_round_trip_through_keras_file(keras_file_roundtrip):
     inputs = keras.Input((28, 28, 1))
     x = ConvBlock(8, pooling="max", dropout=0.25, input_channels=1)(inputs)
     x = ConvBlock(16, repeats=2, pooling="max")(x)
@@ -191,27 +181,18 @@ def test_model_round_trip_through_keras_file(tmp_path):
     rng = np.random.default_rng(0)
     x_data = rng.random((16, 28, 28, 1), dtype=np.float32)
     model.fit(x_data, rng.integers(0, 10, 16), epochs=1, verbose=0)  # moves batch-norm statistics
-    loaded = _roundtrip(model, x_data, tmp_path)
+    loaded = keras_file_roundtrip(model, x_data)
     assert isinstance(loaded.layers[1], ConvBlock) and isinstance(loaded.layers[-1], ClassifierHead)
     assert loaded.count_params() == model.count_params()
     assert loaded.layers[2].get_config() == model.layers[2].get_config()
 
 
-def test_tf_train_checkpoint_sees_every_weight_of_the_blocks(tmp_path):
+def test_tf_train_checkpoint_sees_every_weight_of_the_blocks(checkpoint_roundtrip):
     """tf.train.Checkpoint (not only .keras files) must save the sub-layers' weights and statistics."""
-    import tensorflow as tf
 
     def build():
         inputs = keras.Input((8, 8, 1))
         x = ConvBlock(4, repeats=2, pooling="max", dropout=0.1)(inputs)
         return keras.Model(inputs, ClassifierHead(3, hidden_units=(5,), dropout=0.2)(x))
 
-    model = build()
-    floats = [v for v in model.variables if "float" in str(v.dtype)]
-    for v in floats:
-        v.assign(np.random.default_rng(0).normal(size=v.shape))
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    fresh = build()
-    tf.train.Checkpoint(model=fresh).restore(path).expect_partial()
-    for a, b in zip(floats, [v for v in fresh.variables if "float" in str(v.dtype)], strict=True):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    checkpoint_roundtrip(build)

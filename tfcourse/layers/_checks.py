@@ -23,6 +23,15 @@ def rate(name: str, value) -> float:
     return float(value)
 
 
+def positive_float(name: str, value) -> float:
+    """Return ``value`` as a float if it is a positive number, else raise a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected a positive float. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def one_of(name: str, value, allowed: Iterable) -> object:
     """Return ``value`` if it is in ``allowed``, else raise a ValueError listing the choices."""
     allowed = tuple(allowed)

@@ -7,15 +7,6 @@ import keras
 from tfcourse.layers import _checks
 
 
-def _epsilon(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(
-            "Received an invalid value for `batch_norm_epsilon`, expected a positive float. "
-            f"Received: batch_norm_epsilon={value!r}"
-        )
-    return float(value)
-
-
 @keras.saving.register_keras_serializable(package="tfcourse")
 class DenseBlock(keras.layers.Layer):
     """``num_layers`` composite layers, each fed the concatenation of the block input and all earlier outputs.
@@ -68,7 +59,7 @@ class DenseBlock(keras.layers.Layer):
         self.bottleneck = None if bottleneck is None else _checks.positive_int("bottleneck", bottleneck)
         self.dropout = _checks.rate("dropout", dropout)
         self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
-        self.batch_norm_epsilon = _epsilon(batch_norm_epsilon)
+        self.batch_norm_epsilon = _checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.kernel_initializer = kernel_initializer
 
         def norm(name):
@@ -202,7 +193,7 @@ class TransitionLayer(keras.layers.Layer):
             )
         self.compression = float(compression)
         self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
-        self.batch_norm_epsilon = _epsilon(batch_norm_epsilon)
+        self.batch_norm_epsilon = _checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.kernel_initializer = kernel_initializer
         self.norm = keras.layers.BatchNormalization(
             momentum=batch_norm_momentum, epsilon=self.batch_norm_epsilon, name="bn"

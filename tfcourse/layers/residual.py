@@ -10,15 +10,6 @@ SHORTCUTS = ("auto", "projection", "identity", "none")
 STRIDE_ON = ("1x1", "3x3")
 
 
-def _epsilon(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(
-            "Received an invalid value for `batch_norm_epsilon`, expected a positive float. "
-            f"Received: batch_norm_epsilon={value!r}"
-        )
-    return float(value)
-
-
 class _ResidualBlock(keras.layers.Layer):
     """What both residual blocks share: ``relu(main(x) + shortcut(x))`` and the shortcut rule.
 
@@ -45,7 +36,7 @@ class _ResidualBlock(keras.layers.Layer):
         self.shortcut = _checks.one_of("shortcut", shortcut, SHORTCUTS)
         self.use_bias = bool(use_bias)
         self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
-        self.batch_norm_epsilon = _epsilon(batch_norm_epsilon)
+        self.batch_norm_epsilon = _checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.add = keras.layers.Add(name="add")
