@@ -65,7 +65,9 @@ def test_tensors_and_tf_function():
 @pytest.mark.parametrize("bad", ["xyhw", "XYXY", "rel-xyxy", "", None])
 def test_unknown_formats_are_refused_with_the_list(bad):
     for kwargs in (dict(source=bad, target="xyxy"), dict(source="xyxy", target=bad)):
-        with pytest.raises(ValueError, match=r"expected one of \('xyxy', 'xywh', 'cxcywh', 'yxyx', 'rel_xyxy'"):
+        with pytest.raises(
+            ValueError, match=r"expected one of \('xyxy', 'xywh', 'cxcywh', 'yxyx', 'rel_xyxy'"
+        ):
             boxes.convert_format([[0, 0, 1, 1]], **kwargs)
     with pytest.raises(ValueError, match=f"Received: box_format={bad!r}"):
         boxes.iou([0, 0, 1, 1], [0, 0, 1, 1], bad)

@@ -26,7 +26,9 @@ def test_readme_lists_every_notebook():
 def test_no_data_or_weights_are_tracked():
     import subprocess
 
-    tracked = subprocess.run(["git", "ls-files"], cwd=PATHS.root, capture_output=True, text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PATHS.root, capture_output=True, text=True
+    ).stdout.split()
     if not tracked:  # not a git checkout (e.g. an sdist)
         return
     heavy = [p for p in tracked if re.search(r"\.(gz|npy|npz|h5|keras|ckpt|index|tfrecord|pb|zip|tar)$", p)]

@@ -1,0 +1,395 @@
+"""Detections: non-max suppression, matching to ground truth, precision-recall, AP and mAP, by hand.
+
+Detections travel as one dict per image, ``{"boxes": (K, 4), "scores": (K,), "classes": (K,)}``,
+and ground truths as ``{"boxes": (M, 4), "classes": (M,)}``; boxes are in any format of
+:mod:`tfcourse.boxes` (said by ``box_format``). Everything here is NumPy and written to be read.
+
+Average precision follows the COCO evaluator (``pycocotools``) so the two can be compared number
+for number: detections of a class are taken from the highest score down, each is matched to the
+unmatched ground truth it overlaps most (IoU >= the threshold) in its image, and AP is the mean
+of the interpolated precision at the 101 recall levels 0, 0.01, ..., 1 (``method="coco101"``).
+PASCAL VOC's all-point interpolation (the area under the precision envelope) is available with
+``method="voc"``. :func:`coco_mean_average_precision` runs ``pycocotools`` itself on the same
+detections, as the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfcourse import boxes as box_utils
+
+AP_METHODS: tuple[str, ...] = ("coco101", "voc")
+
+
+def _as_xyxy(boxes, box_format: str) -> np.ndarray:
+    """``(N, 4)`` float64 corners in the format's own units (pixels or normalised), in NumPy.
+
+    The same conversion as :func:`tfcourse.boxes.convert_format` (tested against it), without a
+    TensorFlow call for every image.
+    """
+    base = box_utils.check_format(box_format).removeprefix("rel_")
+    a, b, c, d = np.asarray(boxes, np.float64).reshape(-1, 4).T
+    if base == "xyxy":
+        corners = (a, b, c, d)
+    elif base == "xywh":
+        corners = (a, b, a + c, b + d)
+    elif base == "cxcywh":
+        corners = (a - c / 2, b - d / 2, a + c / 2, b + d / 2)
+    else:  # yxyx
+        corners = (b, a, d, c)
+    return np.stack(corners, axis=1)  # (N, 4)
+
+
+def _iou_matrix(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU of corner boxes, ``(N, 4), (M, 4) -> (N, M)``, in NumPy: the same rule as
+    :func:`tfcourse.boxes.iou_matrix` (tested against it), without a TensorFlow call per image."""
+    a, b = boxes1[:, None, :], boxes2[None, :, :]  # (N, 1, 4), (1, M, 4)
+    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = width * height  # (N, M)
+
+    def area(x):
+        return np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
+
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def non_max_suppression(
+    boxes,
+    scores,
+    iou_threshold: float = 0.5,
+    score_threshold: float = float("-inf"),
+    max_output_size: int | None = None,
+    box_format: str = "xyxy",
+) -> np.ndarray:
+    """Greedy non-max suppression: keep the best box, drop the boxes that overlap it, repeat.
+
+    Args:
+        boxes: ``(N, 4)`` boxes in ``box_format``.
+        scores: ``(N,)`` scores.
+        iou_threshold: a box is dropped when its IoU with a kept box is *above* this (as in
+            ``tf.image.non_max_suppression``).
+        score_threshold: boxes scoring at or below this are dropped first.
+        max_output_size: stop after keeping this many (None: no limit).
+        box_format: format of ``boxes``.
+
+    Returns:
+        ``(K,)`` int indices into ``boxes`` of the kept boxes, highest score first.
+
+    Example:
+    >>> boxes = [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]
+    >>> non_max_suppression(boxes, [0.9, 0.8, 0.7], iou_threshold=0.5).tolist()  # IoU(0, 1) = 0.68
+    [0, 2]
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    if len(boxes) != len(scores):
+        raise ValueError(
+            f"`scores` needs one entry per box. Received: boxes.shape={boxes.shape}, scores.shape={scores.shape}"
+        )
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise ValueError(f"`iou_threshold` must be in [0, 1]. Received: iou_threshold={iou_threshold}")
+    limit = len(boxes) if max_output_size is None else max_output_size
+    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] > score_threshold]
+    ious = _iou_matrix(_as_xyxy(boxes, box_format), _as_xyxy(boxes, box_format))  # (N, N)
+    keep: list[int] = []
+    while order and len(keep) < limit:
+        best, order = order[0], order[1:]
+        keep.append(int(best))
+        order = [i for i in order if ious[best, i] <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def batched_non_max_suppression(
+    boxes,
+    scores,
+    classes,
+    iou_threshold: float = 0.5,
+    score_threshold: float = float("-inf"),
+    max_output_size: int | None = None,
+    box_format: str = "xyxy",
+) -> np.ndarray:
+    """Non-max suppression within each class (boxes of different classes never suppress each other).
+
+    Returns:
+        ``(K,)`` int indices of the kept boxes over all classes, highest score first.
+
+    Example:
+    >>> boxes = [[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10]]
+    >>> batched_non_max_suppression(boxes, [0.9, 0.8, 0.7], [0, 0, 1]).tolist()
+    [0, 2]
+    """
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    classes = np.asarray(classes).reshape(-1)
+    if len(classes) != len(scores):
+        raise ValueError(
+            f"`classes` needs one entry per box. Received: classes.shape={classes.shape}, scores.shape={scores.shape}"
+        )
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    kept = []
+    for c in np.unique(classes):
+        members = np.flatnonzero(classes == c)
+        kept.extend(
+            members[
+                non_max_suppression(
+                    boxes[members], scores[members], iou_threshold, score_threshold, None, box_format
+                )
+            ]
+        )
+    kept = np.array(kept, dtype=np.int64)
+    kept = kept[np.argsort(-scores[kept], kind="stable")]
+    return kept if max_output_size is None else kept[:max_output_size]
+
+
+def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5, box_format: str = "xyxy"):
+    """Which detections of one class in one image are true positives (COCO's greedy matching).
+
+    From the highest score down, each detection takes the still unmatched ground truth it overlaps
+    most, if that IoU is at least ``iou_threshold``; otherwise it is a false positive.
+
+    Returns:
+        ``(K,)`` bool, in the order of ``det_boxes``.
+
+    Example:
+    >>> match_detections([[0, 0, 10, 10], [0, 0, 10, 9], [50, 50, 60, 60]], [0.9, 0.8, 0.7],
+    ...                  [[0, 0, 10, 10]]).tolist()  # the second is a duplicate, the third a miss
+    [True, False, False]
+    """
+    det_scores = np.asarray(det_scores, np.float32).reshape(-1)
+    ious = _iou_matrix(_as_xyxy(det_boxes, box_format), _as_xyxy(gt_boxes, box_format))  # (K, M)
+    taken = np.zeros(ious.shape[1], bool)
+    hit = np.zeros(len(det_scores), bool)
+    for d in np.argsort(-det_scores, kind="stable"):
+        candidates = np.where(taken, -1.0, ious[d])
+        if candidates.size and candidates.max() >= iou_threshold:
+            g = int(candidates.argmax())
+            taken[g], hit[d] = True, True
+    return hit
+
+
+def precision_recall(
+    detections: Sequence[dict],
+    ground_truths: Sequence[dict],
+    class_id: int,
+    iou_threshold: float = 0.5,
+    box_format: str = "xyxy",
+) -> dict[str, np.ndarray | int]:
+    """Precision and recall of one class as its score threshold is lowered, over a set of images.
+
+    Args:
+        detections: one dict per image (``boxes``, ``scores``, ``classes``).
+        ground_truths: one dict per image (``boxes``, ``classes``), same order.
+        class_id: the class.
+        iou_threshold: IoU a detection needs with a true box to count.
+        box_format: format of all boxes.
+
+    Returns:
+        ``{"precision": (K,), "recall": (K,), "scores": (K,), "num_truths": int}``, one entry per
+        detection of the class, from the highest score down.
+
+    Example:
+    >>> truth = [{"boxes": [[0, 0, 10, 10], [20, 20, 30, 30]], "classes": [0, 0]}]
+    >>> dets = [{"boxes": [[0, 0, 10, 10], [40, 40, 50, 50], [20, 20, 30, 31]],
+    ...          "scores": [0.9, 0.8, 0.7], "classes": [0, 0, 0]}]
+    >>> pr = precision_recall(dets, truth, class_id=0)
+    >>> pr["precision"].round(3).tolist(), pr["recall"].tolist()
+    ([1.0, 0.5, 0.667], [0.5, 0.5, 1.0])
+    """
+    if len(detections) != len(ground_truths):
+        raise ValueError(
+            "`detections` and `ground_truths` need one entry per image. "
+            f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
+        )
+    hits, scores, num_truths = [], [], 0
+    for det, truth in zip(detections, ground_truths):
+        truth_mask = np.asarray(truth["classes"]).reshape(-1) == class_id
+        det_mask = np.asarray(det["classes"]).reshape(-1) == class_id
+        gt_boxes = np.asarray(truth["boxes"], np.float64).reshape(-1, 4)[truth_mask]
+        det_boxes = np.asarray(det["boxes"], np.float64).reshape(-1, 4)[det_mask]
+        det_scores = np.asarray(det["scores"], np.float32).reshape(-1)[det_mask]
+        num_truths += len(gt_boxes)
+        hits.append(match_detections(det_boxes, det_scores, gt_boxes, iou_threshold, box_format))
+        scores.append(det_scores)
+    hits, scores = np.concatenate(hits), np.concatenate(scores)
+    order = np.argsort(-scores, kind="mergesort")  # the order pycocotools uses
+    true_positives = np.cumsum(hits[order])
+    ranks = np.arange(1, len(order) + 1)
+    return {
+        "precision": true_positives / ranks,
+        "recall": true_positives / max(num_truths, 1),
+        "scores": scores[order],
+        "num_truths": num_truths,
+    }
+
+
+def average_precision(precision, recall, method: str = "coco101") -> float:
+    """The area under a precision-recall curve, with interpolated (never rising) precision.
+
+    ``"coco101"``: the mean of the interpolated precision at recall 0, 0.01, ..., 1 (0 beyond the
+    largest recall reached), as ``pycocotools``. ``"voc"``: PASCAL VOC 2010+ all-point
+    interpolation, the exact area under the precision envelope.
+
+    Example:
+    >>> average_precision([1.0, 0.5, 2 / 3], [0.5, 0.5, 1.0], "voc")  # 0.5 * 1 + 0.5 * 2/3
+    0.8333333333333333
+    >>> round(average_precision([1.0, 0.5, 2 / 3], [0.5, 0.5, 1.0], "coco101"), 4)  # (51 * 1 + 50 * 2/3) / 101
+    0.835
+    """
+    if method not in AP_METHODS:
+        raise ValueError(f"Unknown AP method, expected one of {AP_METHODS}. Received: method={method!r}")
+    precision = np.asarray(precision, np.float64)
+    recall = np.asarray(recall, np.float64)
+    if precision.shape != recall.shape:
+        raise ValueError(
+            f"`precision` and `recall` need the same shape. Received: {precision.shape} and {recall.shape}"
+        )
+    if len(precision) == 0:
+        return 0.0
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]  # the best precision at this recall or more
+    if method == "voc":
+        recall_steps = np.diff(np.concatenate([[0.0], recall]))
+        return float(np.sum(recall_steps * envelope))
+    levels = np.linspace(0.0, 1.0, 101)
+    at = np.searchsorted(recall, levels, side="left")  # first detection reaching each recall level
+    return float(np.mean(np.where(at < len(envelope), envelope[np.minimum(at, len(envelope) - 1)], 0.0)))
+
+
+def _in_corners(entries: Sequence[dict], box_format: str) -> list[dict]:
+    """The same dicts with their boxes in corners, converted with one call for all images."""
+    sizes = [len(np.asarray(e["boxes"]).reshape(-1, 4)) for e in entries]
+    stacked = np.concatenate(
+        [np.asarray(e["boxes"], np.float64).reshape(-1, 4) for e in entries] or [np.zeros((0, 4))]
+    )
+    parts = np.split(_as_xyxy(stacked, box_format), np.cumsum(sizes)[:-1])
+    return [{**e, "boxes": part} for e, part in zip(entries, parts)]
+
+
+def mean_average_precision(
+    detections: Sequence[dict],
+    ground_truths: Sequence[dict],
+    num_classes: int,
+    iou_threshold: float = 0.5,
+    method: str = "coco101",
+    box_format: str = "xyxy",
+) -> dict:
+    """AP of every class and their mean (mAP), over classes that have at least one true box.
+
+    Returns:
+        ``{"map": float, "ap": (num_classes,) with NaN for classes without true boxes,
+        "curves": [precision_recall(...) per class]}``.
+
+    Example:
+    >>> truth = [{"boxes": [[0, 0, 10, 10]], "classes": [0]}, {"boxes": [[5, 5, 20, 20]], "classes": [1]}]
+    >>> dets = [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "classes": [0]},
+    ...         {"boxes": [[5, 5, 20, 20]], "scores": [0.8], "classes": [0]}]  # right box, wrong class
+    >>> result = mean_average_precision(dets, truth, num_classes=3)
+    >>> result["map"], result["ap"].tolist()
+    (0.5, [1.0, 0.0, nan])
+    """
+    corners = "rel_xyxy" if box_utils.is_relative(box_format) else "xyxy"
+    detections = _in_corners(detections, box_format)
+    ground_truths = _in_corners(ground_truths, box_format)
+    curves = [
+        precision_recall(detections, ground_truths, c, iou_threshold, corners) for c in range(num_classes)
+    ]
+    ap = np.array(
+        [
+            average_precision(curve["precision"], curve["recall"], method) if curve["num_truths"] else np.nan
+            for curve in curves
+        ]
+    )
+    return {"map": float(np.nanmean(ap)) if np.isfinite(ap).any() else 0.0, "ap": ap, "curves": curves}
+
+
+def coco_mean_average_precision(
+    detections: Sequence[dict],
+    ground_truths: Sequence[dict],
+    num_classes: int,
+    iou_threshold: float = 0.5,
+    box_format: str = "xyxy",
+) -> dict:
+    """The reference: AP per class and mAP at one IoU threshold from ``pycocotools``'s ``COCOeval``.
+
+    Boxes are handed to COCO in pixels-or-normalised ``xywh`` (COCO's format; IoU does not
+    depend on the units), with one area range (all) and up to 100 detections per image.
+
+    Returns:
+        ``{"map": float, "ap": (num_classes,) with NaN for classes without true boxes}``.
+
+    Example:
+    >>> truth = [{"boxes": [[0, 0, 10, 10]], "classes": [0]}, {"boxes": [[5, 5, 20, 20]], "classes": [1]}]
+    >>> dets = [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "classes": [0]},
+    ...         {"boxes": [[5, 5, 20, 20]], "scores": [0.8], "classes": [0]}]
+    >>> result = coco_mean_average_precision(dets, truth, num_classes=3)
+    >>> round(result["map"], 6), result["ap"].round(6).tolist()
+    (0.5, [1.0, 0.0, nan])
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    xywh_format = "rel_xywh" if box_utils.is_relative(box_format) else "xywh"
+
+    def as_xywh(boxes):
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        return (
+            np.asarray(box_utils.convert_format(boxes, box_format, xywh_format)).astype(float)
+            if len(boxes)
+            else boxes
+        )
+
+    images, annotations, results = [], [], []
+    for image_id, (det, truth) in enumerate(zip(detections, ground_truths), start=1):
+        images.append({"id": image_id})
+        for box, label in zip(as_xywh(truth["boxes"]), np.asarray(truth["classes"]).reshape(-1)):
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,  # COCO needs ids > 0
+                    "image_id": image_id,
+                    "category_id": int(label),
+                    "bbox": box.tolist(),
+                    "area": float(box[2] * box[3]),
+                    "iscrowd": 0,
+                }
+            )
+        det_scores = np.asarray(det["scores"]).reshape(-1)
+        for box, score, label in zip(
+            as_xywh(det["boxes"]), det_scores, np.asarray(det["classes"]).reshape(-1)
+        ):
+            results.append(
+                {"image_id": image_id, "category_id": int(label), "bbox": box.tolist(), "score": float(score)}
+            )
+    ap = np.full(num_classes, np.nan)
+    has_truth = np.zeros(num_classes, bool)
+    for annotation in annotations:
+        has_truth[annotation["category_id"]] = True
+    ap[has_truth] = 0.0
+    if not results or not annotations:
+        return {"map": float(np.nanmean(ap)) if has_truth.any() else 0.0, "ap": ap}
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        truth_api = COCO()
+        truth_api.dataset = {
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": c} for c in range(num_classes)],
+        }
+        truth_api.createIndex()
+        det_api = truth_api.loadRes(results)
+        evaluator = COCOeval(truth_api, det_api, "bbox")
+        evaluator.params.iouThrs = np.array([iou_threshold])
+        evaluator.params.maxDets = [100]
+        evaluator.params.areaRng = [[0.0, 1e10]]
+        evaluator.params.areaRngLbl = ["all"]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    precision = evaluator.eval["precision"]  # (iou thresholds, 101 recall levels, classes, areas, max dets)
+    for k, c in enumerate(evaluator.params.catIds):
+        values = precision[0, :, k, 0, -1]
+        if (values > -1).any():
+            ap[c] = float(values[values > -1].mean())
+    return {"map": float(np.nanmean(ap)), "ap": ap}
