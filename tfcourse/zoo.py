@@ -262,12 +262,12 @@ def transfer_model(
 
     Inputs are the course's images (pixels in [0, 1], e.g. Fashion-MNIST's 28x28x1); they are
     resized to the base's input size, repeated to three channels, scaled to [0, 255] and
-    preprocessed as the base expects. The base runs in inference mode (``training=False``), so
-    and its batch-norm layers are frozen (:func:`tfcourse.transfer.set_trainable` explains why
-    ``training=False`` alone does not keep them so in Keras 3), so their statistics stay those of
-    ImageNet when the base is unfrozen later. The
-    head is a :class:`~tfcourse.layers.ClassifierHead` (global average pooling, dropout, dense)
-    that outputs logits.
+    preprocessed as the base expects. The base is called with ``training=False`` and its
+    batch-norm layers are frozen (:func:`tfcourse.transfer.set_trainable` explains why
+    ``training=False`` alone does not keep them so in Keras 3), so their statistics stay those
+    of ImageNet when the base is unfrozen later. The head is a
+    :class:`~tfcourse.layers.ClassifierHead` (global average pooling, dropout, dense) that
+    outputs logits.
 
     Example:
     >>> base = load_base("MobileNetV2", 32, weights=None, alpha=0.35)
