@@ -85,6 +85,26 @@ def test_boxes_need_four_numbers():
         boxes.convert_format(np.zeros((2, 3)), "xyxy", "xywh")
 
 
+@pytest.mark.parametrize("box_format", boxes.FORMATS)
+def test_to_corners_keeps_numpy_and_matches_the_conversion(box_format):
+    same = np.array(SAME_BOXES[box_format], np.float64)
+    corners = boxes.to_corners(same, box_format)
+    assert all(isinstance(c, np.ndarray) and c.dtype == np.float64 for c in corners)
+    target = "rel_xyxy" if boxes.is_relative(box_format) else "xyxy"
+    np.testing.assert_allclose(np.stack(corners, axis=-1), SAME_BOXES[target], rtol=1e-12, atol=1e-12)
+
+
+def test_to_corners_takes_tensors_and_lists_and_checks_its_input():
+    x1, y1, x2, y2 = boxes.to_corners(tf.constant([[40.0, 30.0, 40.0, 40.0]]), "cxcywh")
+    assert isinstance(x1, tf.Tensor)
+    np.testing.assert_allclose(np.stack([x1, y1, x2, y2], axis=-1), [[20, 10, 60, 50]])
+    np.testing.assert_allclose(boxes.to_corners([[10, 20, 50, 60]], "yxyx"), [[20], [10], [60], [50]])
+    with pytest.raises(ValueError, match=r"Received: boxes.shape=\(2, 3\)"):
+        boxes.to_corners(np.zeros((2, 3)), "xyxy")
+    with pytest.raises(ValueError, match="Received: box_format='xyhw'"):
+        boxes.to_corners(np.zeros((2, 4)), "xyhw")
+
+
 # ---------- areas and IoU, by hand ----------
 
 

@@ -29,11 +29,10 @@ AP_METHODS: tuple[str, ...] = ("coco101", "voc")
 def _as_xyxy(boxes, box_format: str) -> np.ndarray:
     """``(N, 4)`` float64 corners in the format's own units (pixels or normalised), in NumPy.
 
-    :mod:`tfcourse.boxes`'s own conversion to corners, applied to a NumPy array, so that
-    evaluating thousands of images makes no TensorFlow call per image.
+    :func:`tfcourse.boxes.to_corners` on a NumPy array, so that evaluating thousands of images
+    makes no TensorFlow call per image.
     """
-    base = box_utils.check_format(box_format).removeprefix("rel_")
-    corners = box_utils._to_corners(np.asarray(boxes, np.float64).reshape(-1, 4), base)
+    corners = box_utils.to_corners(np.asarray(boxes, np.float64).reshape(-1, 4), box_format)
     return np.stack(corners, axis=1)  # (N, 4)
 
 
