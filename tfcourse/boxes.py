@@ -84,8 +84,8 @@ def _split(boxes):
 
 
 def _corners(boxes, box_format: str):
-    """(x1, y1, x2, y2) of ``boxes``, in the format's own units (pixels or normalised)."""
-    return _split(convert_format(boxes, box_format, "rel_xyxy" if is_relative(box_format) else "xyxy"))
+    """(x1, y1, x2, y2) of ``boxes`` as float tensors, in the format's own units."""
+    return to_corners(_as_boxes(boxes), box_format)
 
 
 def to_corners(boxes, box_format: str):
