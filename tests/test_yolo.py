@@ -245,3 +245,212 @@ def test_decode_predictions_inverts_perfect_predictions():
 def test_decode_predictions_rejects_a_wrong_shape():
     with pytest.raises(ValueError, match=r"Received: predictions.shape=\(4, 4, 13\)"):
         yolo.decode_predictions(np.zeros((4, 4, 13)), SPEC)
+
+
+# ---------- the loss against a plain-loop reference written from the paper ----------
+#
+# Everything below reads the tensors only through their documented layout (targets
+# ``x, y, w, h, object, one-hot class``; predictions ``[x, y, w, h, conf] * B`` then ``C`` class
+# probabilities; x, y offsets inside the cell, w, h fractions of the image) and computes the
+# paper's eq. 3 one cell and one predictor at a time, in float64 Python arithmetic.
+
+
+def reference_iou(a, b):
+    """IoU of two ``(cx, cy, w, h)`` image boxes, by hand; 0 when the union is empty."""
+    ix = max(0.0, min(a[0] + a[2] / 2, b[0] + b[2] / 2) - max(a[0] - a[2] / 2, b[0] - b[2] / 2))
+    iy = max(0.0, min(a[1] + a[3] / 2, b[1] + b[3] / 2) - max(a[1] - a[3] / 2, b[1] - b[3] / 2))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def reference_yolo_v1_loss(y_true, y_pred, s, b, c, lambda_coord=5.0, lambda_noobj=0.5, confidence="iou"):
+    """YOLO v1's eq. 3 with plain loops: ``[{term: value}]``, one dict per image.
+
+    The responsible predictor of a cell with an object is the one of highest IoU with the true
+    box (the first one on a tie, e.g. when none overlaps it); every other predictor, and every
+    predictor of an empty cell, is a "no object" predictor whose confidence should be 0.
+    """
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    images = []
+    for n in range(len(y_true)):
+        terms = dict.fromkeys(yolo.LOSS_TERMS, 0.0)
+        for row in range(s):
+            for col in range(s):
+                t, p = y_true[n, row, col], y_pred[n, row, col]
+                boxes = [p[5 * j : 5 * j + 5] for j in range(b)]
+                if t[4] == 0:  # an empty cell: every predictor's confidence should be 0
+                    for box in boxes:
+                        terms["no_object"] += lambda_noobj * box[4] ** 2
+                    continue
+                truth = ((col + t[0]) / s, (row + t[1]) / s, t[2], t[3])
+                ious = [
+                    reference_iou(((col + box[0]) / s, (row + box[1]) / s, box[2], box[3]), truth)
+                    for box in boxes
+                ]
+                best = 0
+                for j in range(1, b):
+                    if ious[j] > ious[best]:
+                        best = j
+                for j, box in enumerate(boxes):
+                    if j != best:
+                        terms["no_object"] += lambda_noobj * box[4] ** 2
+                        continue
+                    x, y, w, h, conf = box
+                    terms["coord_xy"] += lambda_coord * ((t[0] - x) ** 2 + (t[1] - y) ** 2)
+                    terms["coord_wh"] += lambda_coord * (
+                        (np.sqrt(t[2]) - np.sqrt(w)) ** 2 + (np.sqrt(t[3]) - np.sqrt(h)) ** 2
+                    )
+                    target_conf = ious[best] if confidence == "iou" else 1.0
+                    terms["object"] += (target_conf - conf) ** 2
+                for k in range(c):
+                    terms["class"] += (t[5 + k] - p[5 * b + k]) ** 2
+        images.append(terms)
+    return images
+
+
+def random_targets(rng, batch, s, c, fill):
+    """Targets written directly in the documented layout: a fraction ``fill`` of cells hold an object."""
+    target = np.zeros((batch, s, s, 5 + c), "float32")
+    for n in range(batch):
+        for row in range(s):
+            for col in range(s):
+                if rng.random() < fill:
+                    target[n, row, col, :2] = rng.uniform(0, 1, 2)  # centre inside the cell
+                    target[n, row, col, 2:4] = rng.uniform(0.02, 0.9, 2)  # size of the image
+                    target[n, row, col, 4] = 1
+                    target[n, row, col, 5 + rng.integers(c)] = 1
+    return target
+
+
+def random_predictions(rng, target, b, c):
+    """Predictions in their ranges; in object cells some predictors sit near the truth, so IoUs differ."""
+    batch, s = target.shape[:2]
+    boxes = rng.uniform(0, 1, (batch, s, s, b, 5))  # x, y, conf in [0, 1]
+    boxes[..., 2:4] = rng.uniform(0.01, 1, (batch, s, s, b, 2))  # w, h
+    for n, row, col in np.argwhere(target[..., 4] > 0):
+        for j in range(b):
+            if rng.random() < 0.7:  # a predictor near the true box, at a random distance
+                noise = rng.normal(0, rng.choice([0.02, 0.1, 0.3]), 4)
+                boxes[n, row, col, j, :4] = np.clip(target[n, row, col, :4] + noise, [0, 0, 0.01, 0.01], 1)
+    classes = rng.uniform(0, 1, (batch, s, s, c))  # (batch, S, S, C)
+    return np.concatenate([boxes.reshape(batch, s, s, 5 * b), classes], -1).astype(
+        "float32"
+    )  # (batch, S, S, 5B + C)
+
+
+CASES = [  # (S, B, C, batch, fill): every grid size, box count and class count at least once
+    (2, 1, 1, 3, 0.5),
+    (3, 2, 3, 4, 0.4),
+    (5, 3, 10, 3, 0.3),
+    (7, 2, 10, 2, 0.25),
+    (7, 1, 3, 2, 0.5),
+    (5, 2, 1, 3, 0.6),
+    (3, 3, 1, 2, 0.7),
+    (2, 3, 3, 4, 0.5),
+]
+
+
+@pytest.mark.parametrize("confidence", ["iou", "one"])
+@pytest.mark.parametrize("s,b,c,batch,fill", CASES)
+def test_loss_matches_the_papers_equation_written_with_loops(s, b, c, batch, fill, confidence):
+    rng = np.random.default_rng([s, b, c, batch])
+    target = random_targets(rng, batch, s, c, fill)
+    target[0] = 0  # one image with no object at all
+    pred = random_predictions(rng, target, b, c)
+    lambda_coord, lambda_noobj = rng.uniform(0.5, 6), rng.uniform(0.1, 1)
+    loss = yolo.YoloV1Loss(
+        s, b, c, lambda_coord=lambda_coord, lambda_noobj=lambda_noobj, confidence_target=confidence
+    )
+    expected = reference_yolo_v1_loss(target, pred, s, b, c, lambda_coord, lambda_noobj, confidence)
+
+    got = {k: np.asarray(v, np.float64) for k, v in loss.terms(target, pred).items()}
+    assert set(got) == set(yolo.LOSS_TERMS)
+    for term in yolo.LOSS_TERMS:
+        np.testing.assert_allclose(got[term], [e[term] for e in expected], rtol=1e-4, atol=1e-5, err_msg=term)
+    # The empty image has only the no-object term.
+    assert all(got[term][0] == 0 for term in yolo.LOSS_TERMS if term != "no_object")
+    # Keras's reduction: the per-image sums, averaged over the batch.
+    per_image = [sum(e.values()) for e in expected]
+    assert float(loss(target, pred)) == pytest.approx(np.mean(per_image), rel=1e-4)
+    np.testing.assert_allclose(np.asarray(loss.call(target, pred)), per_image, rtol=1e-4, atol=1e-5)
+
+
+def test_reference_cases_exercise_every_part_of_the_equation():
+    """The random cases above are not degenerate: several objects per image, empty cells, every
+    predictor index responsible somewhere, and some cells where no predictor overlaps the truth."""
+    responsible, no_overlap, objects = set(), 0, []
+    for s, b, c, batch, fill in CASES:
+        rng = np.random.default_rng([s, b, c, batch])
+        target = random_targets(rng, batch, s, c, fill)
+        target[0] = 0
+        pred = random_predictions(rng, target, b, c)
+        objects += (target[1:, ..., 4].sum(axis=(1, 2))).tolist()
+        for n, row, col in np.argwhere(target[..., 4] > 0):
+            t = target[n, row, col]
+            truth = ((col + t[0]) / s, (row + t[1]) / s, t[2], t[3])
+            ious = [
+                reference_iou(((col + q[0]) / s, (row + q[1]) / s, q[2], q[3]), truth)
+                for q in pred[n, row, col, : 5 * b].reshape(b, 5)
+            ]
+            no_overlap += max(ious) == 0
+            responsible.add((b, int(np.argmax(ious))))
+    assert min(objects) >= 1 and max(objects) >= 10
+    assert {(3, 0), (3, 1), (3, 2), (2, 0), (2, 1)} <= responsible
+    assert no_overlap > 0
+
+
+def test_loss_on_encoded_scenes_matches_the_reference():
+    # The same check with targets built by encode_targets from image boxes (several per image).
+    rng = np.random.default_rng(11)
+    for s, b, c in [(3, 2, 3), (7, 2, 10), (5, 3, 1)]:
+        spec = yolo.YoloSpec(s, b, c)
+        scenes = []
+        for _ in range(3):
+            count = int(rng.integers(1, 6))
+            centre = rng.uniform(0.05, 0.95, (count, 2))
+            size = rng.uniform(0.05, 0.5, (count, 2))
+            scenes.append(
+                (np.concatenate([centre - size / 2, centre + size / 2], 1), rng.integers(0, c, count))
+            )
+        target = np.stack([np.asarray(yolo.encode_targets(bx, lab, spec, "rel_xyxy")) for bx, lab in scenes])
+        pred = random_predictions(rng, target, b, c)
+        expected = reference_yolo_v1_loss(target, pred, s, b, c)
+        got = yolo.YoloV1Loss(s, b, c).terms(target, pred)
+        for term in yolo.LOSS_TERMS:
+            np.testing.assert_allclose(
+                got[term], [e[term] for e in expected], rtol=1e-4, atol=1e-5, err_msg=term
+            )
+
+
+def test_a_tie_between_predictors_makes_the_first_one_responsible():
+    # Two identical predictors: the first is responsible, the second's confidence counts as "no object".
+    target = np.zeros((1, 2, 2, 6), "float32")
+    target[0, 1, 0] = [0.5, 0.5, 0.4, 0.4, 1, 1]
+    pred = np.zeros((1, 2, 2, 11), "float32")
+    pred[0, 1, 0] = [0.6, 0.5, 0.4, 0.4, 0.7, 0.6, 0.5, 0.4, 0.4, 0.7, 1.0]
+    loss = yolo.YoloV1Loss(2, 2, 1)
+    terms = {k: float(v[0]) for k, v in loss.terms(target, pred).items()}
+    assert terms["no_object"] == pytest.approx(0.5 * 0.7**2, rel=1e-5)
+    # Neither overlaps the truth (IoU 0 for both): the first is still the responsible one.
+    pred[0, 1, 0, :10] = [0.0, 0.0, 0.01, 0.01, 0.2, 0.0, 0.0, 0.01, 0.01, 0.9]
+    far = {k: float(v[0]) for k, v in loss.terms(target, pred).items()}
+    assert far["object"] == pytest.approx(0.2**2, rel=1e-5)  # target IoU 0, confidence 0.2
+    assert far["no_object"] == pytest.approx(0.5 * 0.9**2, rel=1e-5)
+    expected = reference_yolo_v1_loss(target, pred, 2, 2, 1)[0]
+    assert far == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+def test_the_iou_confidence_target_is_a_constant_for_the_gradient():
+    # As in the paper, the IoU is the target of the confidence, not something to optimise through:
+    # the object term's gradient with respect to the box coordinates is zero.
+    rng = np.random.default_rng(5)
+    target = random_targets(rng, 2, 3, 3, 0.6)
+    pred = tf.Variable(random_predictions(rng, target, 2, 3))
+    loss = yolo.YoloV1Loss(3, 2, 3)
+    with tf.GradientTape() as tape:
+        term = tf.reduce_sum(loss.terms(target, pred)["object"])
+    grad = tape.gradient(term, pred).numpy().reshape(2, 3, 3, -1)
+    boxes = grad[..., :10].reshape(2, 3, 3, 2, 5)
+    assert np.abs(boxes[..., :4]).max() == 0
+    assert np.abs(boxes[..., 4]).max() > 0

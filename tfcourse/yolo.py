@@ -282,14 +282,20 @@ def yolo_v1_loss_terms(
     """The five terms of the YOLO v1 loss, each summed over cells and boxes: ``{term: (batch,)}``.
 
     With ``1obj_ij`` = "object in cell i and predictor j is responsible" (of the cell's ``B``
-    boxes, the one with the highest IoU with the true box), ``1noobj_ij = 1 - 1obj_ij`` and
-    ``1obj_i`` = "object in cell i"::
+    boxes, the one with the highest IoU with the true box; on a tie, for instance when no box
+    overlaps the truth, the first of them), ``1noobj_ij = 1 - 1obj_ij`` (so the cell's other
+    predictors count as "no object" too) and ``1obj_i`` = "object in cell i"::
 
         coord_xy  = lambda_coord * sum 1obj_ij [(x - x^)^2 + (y - y^)^2]
         coord_wh  = lambda_coord * sum 1obj_ij [(sqrt w - sqrt w^)^2 + (sqrt h - sqrt h^)^2]
         object    =                sum 1obj_ij (C - C^)^2      C = IoU(predicted, true), or 1
         no_object = lambda_noobj * sum 1noobj_ij (0 - C^)^2
         class     =                sum 1obj_i sum_c (p(c) - p^(c))^2
+
+    ``x, y`` are offsets inside the cell and ``w, h`` fractions of the image, in targets and
+    predictions alike. The IoU that picks the responsible box and serves as its confidence target
+    is a constant for the gradient: the confidence learns to estimate the IoU,
+    the box is not moved to raise it.
 
     Args:
         y_true: ``(batch, S, S, 5 + C)`` targets from :func:`encode_targets`.
