@@ -1,5 +1,9 @@
+import json
 import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -110,6 +114,64 @@ def test_resume_is_bit_exact(tmp_path, deterministic):
         np.testing.assert_array_equal(a, b)
     assert resumed_losses == losses[n:]
     assert int(resumed.step.numpy()) == int(resumed.optimizer.iterations.numpy()) == n + m
+
+
+RESUME_SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from tfcourse import seed_everything
+from test_checkpointing import SEED, build
+seed_everything(SEED, deterministic=True)
+trainer, _ = build({directory!r}, save_every=100)
+start = trainer.restore()
+losses = trainer.train({steps}, verbose=0)
+np.savez({weights!r}, *[v.numpy() for v in trainer.model.variables])
+with open({report!r}, "w") as f:
+    json.dump(dict(start=start, losses=losses, step=int(trainer.step.numpy()),
+                   iterations=int(trainer.optimizer.iterations.numpy())), f)
+"""
+
+
+def test_resume_in_a_new_process_is_bit_exact(tmp_path, deterministic):
+    """Train n steps here, continue for m in a fresh Python process: the same as n + m in one go.
+
+    A new process shares nothing with this one (no Python objects, no TensorFlow or Keras state,
+    no random generators), so everything the second half needs must come from the checkpoint.
+    """
+    n, m = 7, 6
+    uninterrupted, _ = build(tmp_path / "a", save_every=100)
+    losses = uninterrupted.train(n + m, verbose=0)
+    first, _ = build(tmp_path / "b", save_every=100)
+    first.train(n, verbose=0)
+
+    script = tmp_path / "resume.py"
+    script.write_text(
+        RESUME_SCRIPT.format(
+            tests=str(Path(__file__).resolve().parent),
+            directory=str(tmp_path / "b"),
+            steps=m,
+            weights=str(tmp_path / "resumed.npz"),
+            report=str(tmp_path / "resumed.json"),
+        )
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    report = json.loads((tmp_path / "resumed.json").read_text())
+    assert report["start"] == n
+    assert report["step"] == report["iterations"] == n + m
+    assert report["losses"] == losses[n:]
+    with np.load(tmp_path / "resumed.npz") as resumed:
+        resumed_weights = [resumed[f"arr_{i}"] for i in range(len(resumed.files))]
+    expected = weights(uninterrupted.model)
+    assert len(resumed_weights) == len(expected)
+    for a, b in zip(expected, resumed_weights):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_restoring_weights_only_does_not_resume(tmp_path, deterministic):
