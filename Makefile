@@ -7,12 +7,12 @@ PROFILE ?= full
 
 .PHONY: lab test env data lint clean slides student course
 
-# Create the virtual environment and install the package with its dev tools, once
-# (again only when pyproject.toml changes).
+# Create the virtual environment and install the package with the course-building tools (the
+# `build` extra) and the dev tools, once (again only when pyproject.toml changes).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[build,dev]"
 	touch $(STAMP)
 
 env: $(STAMP)

@@ -125,3 +125,14 @@ def test_kernel_env_and_table_formatting(tmp_path: Path):
         }
     )
     assert table.splitlines()[-1] == "| 05_transfer | full | 612 s | fine_tune_acc 0.939, epochs 5 |"
+
+
+def test_kernel_environment_is_set_for_the_block_and_restored(monkeypatch):
+    monkeypatch.setenv("TFCOURSE_PROFILE", "quick")
+    monkeypatch.delenv("TFCOURSE_RESULTS_DIR", raising=False)
+    with course._environ({"TFCOURSE_PROFILE": "full", "TFCOURSE_RESULTS_DIR": "/tmp/r"}):
+        assert os.environ["TFCOURSE_PROFILE"] == "full" and os.environ["TFCOURSE_RESULTS_DIR"] == "/tmp/r"
+    assert os.environ["TFCOURSE_PROFILE"] == "quick" and "TFCOURSE_RESULTS_DIR" not in os.environ
+    with pytest.raises(RuntimeError), course._environ({"TFCOURSE_PROFILE": "full"}):
+        raise RuntimeError("a failing cell")
+    assert os.environ["TFCOURSE_PROFILE"] == "quick"

@@ -22,11 +22,11 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import nbformat
 from nbclient.exceptions import CellExecutionError
@@ -75,6 +75,21 @@ def kernel_env(profile: str, results_dir: Path) -> dict[str, str]:
     }
 
 
+@contextmanager
+def _environ(updates: dict[str, str]) -> Iterator[None]:
+    """Set ``updates`` in ``os.environ`` for the block (a kernel started inside inherits them), then restore."""
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def execute_notebook(
     path: Path,
     out_dir: Path,
@@ -114,7 +129,7 @@ def execute_notebook(
     error = None
     start = time.perf_counter()
     # The kernel inherits this process's environment.
-    with mock.patch.dict(os.environ, kernel_env(profile, results_dir)):
+    with _environ(kernel_env(profile, results_dir)):
         try:
             executor.preprocess(nb, {"metadata": {"path": str(path.parent.resolve())}})
         except CellExecutionError as err:

@@ -429,6 +429,9 @@ class ClothingScenes(tfds.core.GeneratorBasedBuilder):
             homepage="https://github.com/zalandoresearch/fashion-mnist",
         )
 
+    # TFDS has no public way to say "this builder downloads nothing", so this overrides the private
+    # hook through which `download_and_prepare` makes its download manager (the only TFDS internal
+    # the package uses); tests/test_keras_private.py fails loudly if an upgrade renames it.
     def _make_download_manager(self, download_dir, download_config):
         return _NoDownloads()
 

@@ -94,6 +94,10 @@ MathJax.Hub.Config({menuSettings: {assistiveMML: false}});
 .reveal .jp-RenderedHTMLCommon h1 { font-size: 1.9em; }
 .reveal .jp-RenderedHTMLCommon h2 { font-size: 1.5em; }
 .reveal .jp-RenderedHTMLCommon h3 { font-size: 1.25em; }
+/* a code line longer than the slide wraps at the right edge instead of being cut off */
+.reveal pre, .reveal pre code, .reveal .jp-InputArea-editor pre, .reveal .jp-OutputArea-output pre {
+  white-space: pre-wrap; overflow-wrap: anywhere;
+}
 </style>
 {%- endblock html_head_css -%}
 """

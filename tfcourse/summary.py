@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import keras
 
+from tfcourse._keras_private import inbound_nodes, outbound_nodes, producer, sublayers
+
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -49,7 +51,7 @@ class LayerRow:
 
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     # Keras's own tracking of the layers a layer holds, in the order they were assigned.
-    subs = layer._flatten_layers(include_self=False, recursive=False)
+    subs = sublayers(layer, recursive=False)
     return [s for s in subs if not isinstance(s, keras.layers.InputLayer)]
 
 
@@ -73,18 +75,18 @@ def _trace(layer, input_shapes: Sequence[tuple]) -> list[tuple]:
     nodes added here are read, ordered by their data dependencies, and removed again.
     """
     subs = _sublayers(layer)
-    marks = {id(s): (len(s._inbound_nodes), len(s._outbound_nodes)) for s in subs}
+    marks = {id(s): (len(inbound_nodes(s)), len(outbound_nodes(s))) for s in subs}
     inputs = [keras.KerasTensor((None, *shape)) for shape in input_shapes]
     params = inspect.signature(layer.call).parameters
     kwargs = {"training": False} if "training" in params else {}
     try:
         layer.call(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
-        calls = [(s, node) for s in subs for node in s._inbound_nodes[marks[id(s)][0] :]]
+        calls = [(s, node) for s in subs for node in inbound_nodes(s)[marks[id(s)][0] :]]
         calls = _in_call_order(calls, inputs, {id(s) for s in subs})
     finally:
         for s in subs:
-            del s._inbound_nodes[marks[id(s)][0] :]
-            del s._outbound_nodes[marks[id(s)][1] :]
+            del inbound_nodes(s)[marks[id(s)][0] :]
+            del outbound_nodes(s)[marks[id(s)][1] :]
     return [
         (s, [tuple(t.shape[1:]) for t in node.input_tensors], tuple(node.output_tensors[0].shape[1:]))
         for s, node in calls
@@ -98,13 +100,14 @@ def _in_call_order(calls: list, inputs: list, tracked: set[int]) -> list:
     def ready(tensor) -> bool:
         if id(tensor) in produced:
             return True
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
+        made_by = producer(tensor)
+        if made_by is None:
             return True
-        if id(history.operation) in tracked:
+        operation, node_index = made_by
+        if id(operation) in tracked:
             return False
         # Made by an op that is not a sublayer (a `keras.ops` call): ready when its inputs are.
-        node = history.operation._inbound_nodes[history.node_index]
+        node = inbound_nodes(operation)[node_index]
         return all(ready(t) for t in node.input_tensors)
 
     pending, ordered = list(calls), []

@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfcourse._keras_private import sublayers
 from tfcourse.config import PATHS
 from tfcourse.layers import ClassifierHead, ConvBlock, _checks
 
@@ -228,6 +229,6 @@ def set_trainable(model: keras.Model, names: Sequence[str] = (), *, batch_norm: 
     for layer in model.layers:
         unfreeze = layer.name in names
         layer.trainable = unfreeze
-        for sub in layer._flatten_layers(include_self=False):
+        for sub in sublayers(layer, recursive=True):
             sub.trainable = unfreeze and (batch_norm or not isinstance(sub, keras.layers.BatchNormalization))
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
