@@ -1,4 +1,4 @@
-"""Model builders that more than one notebook trains (notebook 02's CNN, reused in 03 and 05)."""
+"""Model builders that more than one notebook trains (notebook 02's CNN, reused in notebook 03)."""
 
 from __future__ import annotations
 

@@ -85,7 +85,10 @@ def block_cnn(
     dropout: float = 0.2,
     name: str = "block_cnn",
 ) -> keras.Model:
-    """Notebook 04's VGG-style network: three ``ConvBlock``s of two 3x3 convolutions, then a head.
+    """A VGG-style network for notebook 05: three ``ConvBlock``s of two 3x3 convolutions, then a head.
+
+    The blocks follow notebook 04's ``vgg_style`` network; the head differs (global average
+    pooling and one dense layer, where notebook 04 flattens into a hidden layer of 128).
 
     The blocks are named ``block1`` to ``block3`` (28 -> 14 -> 7 -> 4 pixels, ``width`` to
     ``4 * width`` channels) and the head ``head`` (global average pooling, dropout, dense), so
