@@ -470,3 +470,19 @@ def test_max_detections_is_checked():
         detection.mean_average_precision(
             [GOOD], [{"boxes": GOOD["boxes"], "classes": [0, 0]}], 1, max_detections=0
         )
+
+
+def test_at_threshold_one_a_box_within_1e_10_matches_as_in_pycocotools():
+    # IoU = 99999.999999 / 100000 = 1 - 1e-11: below 1, above COCO's cap of 1 - 1e-10.
+    dets, truths = one_class([[0, 0, 100000, 1]], [[0, 0, 99999.999999, 1]], [1.0])
+    ours, reference = assert_agrees_with_pycocotools(dets, truths, 1, iou_threshold=1.0)
+    assert reference[0] == pytest.approx(1.0) and ours[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("max_detections", [100, 130, None])
+def test_the_wrapper_takes_the_same_cap(max_detections):
+    dets, truths = crowded_image(np.random.default_rng(0))
+    ours = detection.mean_average_precision(dets, truths, 1, max_detections=max_detections)
+    wrapper = detection.coco_mean_average_precision(dets, truths, 1, max_detections=max_detections)
+    np.testing.assert_allclose(ours["ap"], wrapper["ap"], atol=1e-6)
+    assert ours["ap"][0] == (0.0 if max_detections == 100 else pytest.approx(1 / 121))
