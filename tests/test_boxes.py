@@ -1,5 +1,6 @@
 import itertools
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -34,7 +35,9 @@ def test_every_pair_of_conversions(source, target):
 @pytest.mark.parametrize("box_format", boxes.FORMATS)
 def test_round_trip_through_every_format_keeps_batch_shapes(box_format):
     rng = np.random.default_rng(0)
-    corners = np.sort(rng.uniform(0, 1, (2, 3, 2, 2)), axis=-2).transpose(0, 1, 3, 2).reshape(2, 3, 4)
+    # (2, 3, [x, y] of corner 1 then corner 2) sorted over the two corners: x1 <= x2, y1 <= y2
+    corners = np.sort(rng.uniform(0, 1, (2, 3, 2, 2)), axis=-2).reshape(2, 3, 4)
+    assert (corners[..., 2:] >= corners[..., :2]).all()
     there = boxes.convert_format(corners, "rel_xyxy", box_format, image_shape=(50, 80, 1))
     back = boxes.convert_format(there, box_format, "rel_xyxy", image_shape=(50, 80, 1))
     assert tuple(there.shape) == (2, 3, 4)
@@ -109,9 +112,15 @@ def test_to_corners_takes_tensors_and_lists_and_checks_its_input():
 
 
 def test_box_area_by_hand():
-    # 4x3, a vertical line, a point, an inverted box (x2 < x1)
-    area = boxes.box_area([[0, 0, 4, 3], [2, 0, 2, 5], [1, 1, 1, 1], [5, 0, 3, 2]], "xyxy")
-    np.testing.assert_array_equal(area, [12, 0, 0, 0])
+    # 4x3, a vertical line, a point: degenerate boxes are allowed and have area 0
+    area = boxes.box_area([[0, 0, 4, 3], [2, 0, 2, 5], [1, 1, 1, 1]], "xyxy")
+    np.testing.assert_array_equal(area, [12, 0, 0])
+    # an inverted box (x2 < x1) is refused, or has area 0 when asked not to check
+    with pytest.raises(ValueError, match=r"Received: boxes\[1\]=\[5.0, 0.0, 3.0, 2.0\]"):
+        boxes.box_area([[0, 0, 4, 3], [5, 0, 3, 2]], "xyxy")
+    np.testing.assert_array_equal(
+        boxes.box_area([[0, 0, 4, 3], [5, 0, 3, 2]], "xyxy", validate=False), [12, 0]
+    )
     np.testing.assert_allclose(boxes.box_area([[0.5, 0.5, 0.2, 0.4]], "rel_cxcywh"), [0.08])
 
 
@@ -127,7 +136,6 @@ IOU_CASES = [
     ("touching corner", [4, 4, 5, 5], 0.0),
     ("zero-width box inside", [2, 0, 2, 4], 0.0),
     ("point inside", [1, 1, 1, 1], 0.0),
-    ("inverted box", [4, 4, 0, 0], 0.0),
 ]
 
 
@@ -223,4 +231,223 @@ def test_gradients_are_finite_for_degenerate_boxes():
     prediction = tf.Variable([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(1 - boxes.giou(prediction, prediction, "rel_xyxy"))
+    assert np.isfinite(tape.gradient(loss, prediction).numpy()).all()
+
+
+# ---------- dtypes: every function keeps the caller's floating dtype ----------
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Corners on a grid of halves below 32: exact in every float dtype, bfloat16 included, so the
+# reference in float64 sees the same boxes as the function under test.
+GRID_A = np.array(
+    [[0.0, 0.0, 4.0, 3.0], [2.5, 1.0, 9.0, 7.5], [3.0, 3.0, 3.0, 8.0], [10.0, 12.0, 20.0, 30.0]]
+)
+GRID_B = np.array([[1.0, 1.0, 5.0, 5.0], [2.5, 1.0, 9.0, 7.5], [0.0, 4.0, 6.0, 9.0], [21.0, 0.5, 24.0, 2.0]])
+
+
+def _corner_area(b):
+    return (b[2] - b[0]) * (b[3] - b[1])
+
+
+def _overlap(a, b):
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _giou_numpy(a, b):
+    """Reference GIoU of two xyxy boxes from the paper's definition, plain Python."""
+    inter = _overlap(a, b)
+    union = _corner_area(a) + _corner_area(b) - inter
+    enclosing = (max(a[2], b[2]) - min(a[0], b[0])) * (max(a[3], b[3]) - min(a[1], b[1]))
+    iou_value = inter / union if union > 0 else 0.0
+    return iou_value - ((enclosing - union) / enclosing if enclosing > 0 else 0.0)
+
+
+def _xyxy_to(b, target, height=64.0, width=128.0):
+    """Reference conversion of xyxy pixel boxes (N, 4) to any format, float64 NumPy by hand."""
+    x1, y1, x2, y2 = b.T
+    if target.startswith("rel_"):
+        x1, x2, y1, y2 = x1 / width, x2 / width, y1 / height, y2 / height
+    base = target.removeprefix("rel_")
+    parts = {
+        "xyxy": (x1, y1, x2, y2),
+        "xywh": (x1, y1, x2 - x1, y2 - y1),
+        "cxcywh": ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1),
+        "yxyx": (y1, x1, y2, x2),
+    }[base]
+    return np.stack(parts, axis=1)
+
+
+def _pairs(fn):
+    return np.array([fn(a, b) for a, b in zip(GRID_A, GRID_B)])
+
+
+BOX_FUNCTIONS = {
+    "box_area": (lambda a, b: boxes.box_area(a, "xyxy"), lambda: np.array([_corner_area(a) for a in GRID_A])),
+    "intersection": (lambda a, b: boxes.intersection(a, b, "xyxy"), lambda: _pairs(_overlap)),
+    "iou": (lambda a, b: boxes.iou(a, b, "xyxy"), lambda: _pairs(_iou_numpy)),
+    "iou_matrix": (
+        lambda a, b: boxes.iou_matrix(a, b, "xyxy"),
+        lambda: np.array([[_iou_numpy(a, b) for b in GRID_B] for a in GRID_A]),
+    ),
+    "giou": (lambda a, b: boxes.giou(a, b, "xyxy"), lambda: _pairs(_giou_numpy)),
+    **{
+        f"convert_format_to_{target}": (
+            lambda a, b, target=target: boxes.convert_format(a, "xyxy", target, image_shape=(64, 128)),
+            lambda target=target: _xyxy_to(GRID_A, target),
+        )
+        for target in boxes.FORMATS
+    },
+    **{
+        f"convert_format_from_{source}": (
+            lambda a, b, source=source: boxes.convert_format(a, source, "xyxy", image_shape=(64, 128)),
+            lambda: GRID_A,
+        )
+        for source in ("xywh", "cxcywh", "yxyx")
+    },
+}
+
+
+def _input_in(source: str) -> np.ndarray:
+    """GRID_A written in ``source`` (for the conversions from that format), else GRID_A itself."""
+    return _xyxy_to(GRID_A, source) if source in ("xywh", "cxcywh", "yxyx") else GRID_A
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("name", list(BOX_FUNCTIONS))
+def test_every_box_function_keeps_the_float_dtype(name, dtype):
+    fn, reference = BOX_FUNCTIONS[name]
+    source = name.removeprefix("convert_format_from_") if name.startswith("convert_format_from_") else "xyxy"
+    a = tf.constant(_input_in(source), dtype)
+    b = tf.constant(GRID_B, dtype)
+    out = fn(a, b)
+    assert keras.backend.standardize_dtype(out.dtype) == dtype
+    # Each value is a few roundings away from the exact one: a few units of the dtype's epsilon.
+    eps = float(tf.experimental.numpy.finfo(dtype).eps)
+    expected = reference()
+    np.testing.assert_allclose(
+        np.asarray(tf.cast(out, tf.float64)), expected, rtol=4 * eps, atol=4 * eps * np.abs(expected).max()
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_numpy_inputs_keep_their_float_dtype(dtype):
+    a, b = GRID_A.astype(dtype), GRID_B.astype(dtype)
+    for name, (fn, _) in BOX_FUNCTIONS.items():
+        assert keras.backend.standardize_dtype(fn(a, b).dtype) == dtype, name
+    assert all(c.dtype == dtype for c in boxes.to_corners(a, "cxcywh"))
+
+
+def test_float64_boxes_keep_their_precision():
+    box = np.array([[100.1234567, 200.7654321, 300.5, 400.25]])
+    out = boxes.convert_format(box, "xyxy", "xyxy")
+    np.testing.assert_array_equal(out, box)
+    np.testing.assert_allclose(
+        boxes.convert_format(box, "xyxy", "cxcywh"), _xyxy_to(box, "cxcywh"), rtol=1e-15
+    )
+    overlap = boxes.iou(box, box + 0.5, "xyxy") + tf.constant(1.0, tf.float64)  # no dtype clash
+    assert overlap.dtype == tf.float64
+
+
+def test_integer_boxes_become_floatx():
+    for values in (np.array([[1, 2, 4, 6]]), tf.constant([[1, 2, 4, 6]]), [[1, 2, 4, 6]]):
+        assert (
+            keras.backend.standardize_dtype(boxes.iou(values, values, "xyxy").dtype) == keras.config.floatx()
+        )
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_degenerate_boxes_give_zero_not_nan_in_every_dtype(dtype):
+    points = tf.constant([[1.0, 1, 1, 1], [0, 0, 0, 3]], dtype)
+    for fn in (boxes.iou, boxes.giou):
+        out = np.asarray(tf.cast(fn(points, points, "xyxy"), tf.float64))
+        np.testing.assert_array_equal(out, [0.0, 0.0])
+
+
+# ---------- inverted boxes ----------
+
+INVERTED = np.array([[0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 3.0, 3.0], [6.0, 2.0, 5.0, 8.0]])  # box 2: x2 < x1
+ORDERED = np.array([[0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 3.0, 3.0], [5.0, 2.0, 6.0, 8.0]])
+
+CHECKED_FUNCTIONS = {
+    "box_area": lambda b, **kw: boxes.box_area(b, "xyxy", **kw),
+    "intersection": lambda b, **kw: boxes.intersection(b, ORDERED, "xyxy", **kw),
+    "iou": lambda b, **kw: boxes.iou(b, ORDERED, "xyxy", **kw),
+    "iou_matrix": lambda b, **kw: boxes.iou_matrix(b, ORDERED, "xyxy", **kw),
+    "giou": lambda b, **kw: boxes.giou(b, ORDERED, "xyxy", **kw),
+    "convert_format": lambda b, **kw: boxes.convert_format(b, "xyxy", "cxcywh", **kw),
+    "convert_format_same": lambda b, **kw: boxes.convert_format(b, "xyxy", "xyxy", **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(CHECKED_FUNCTIONS))
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "eager_tensor"])
+def test_inverted_boxes_are_refused_with_the_box_and_the_format(name, as_tensor):
+    fn = CHECKED_FUNCTIONS[name]
+    bad = tf.constant(INVERTED) if as_tensor else INVERTED
+    with pytest.raises(
+        ValueError, match=r"format 'xyxy' needs x1 <= x2 and y1 <= y2.*\[2\]=\[6.0, 2.0, 5.0, 8.0\]"
+    ):
+        fn(bad)
+    fn(ORDERED)  # the same boxes in order pass
+    assert np.isfinite(np.asarray(fn(bad, validate=False))).all()
+
+
+def test_the_second_argument_is_checked_too_and_named():
+    for fn in (boxes.intersection, boxes.iou, boxes.iou_matrix, boxes.giou):
+        with pytest.raises(ValueError, match=r"`boxes2` holds 1 inverted box.*Received: boxes2\[2\]="):
+            fn(ORDERED, INVERTED, "xyxy")
+
+
+@pytest.mark.parametrize(
+    "box_format,bad,rule",
+    [
+        ("xywh", [[1.0, 1.0, -2.0, 3.0]], "width >= 0 and height >= 0"),
+        ("cxcywh", [[1.0, 1.0, 2.0, -0.5]], "width >= 0 and height >= 0"),
+        ("yxyx", [[5.0, 0.0, 1.0, 2.0]], "y1 <= y2 and x1 <= x2"),
+        ("rel_xyxy", [[0.5, 0.1, 0.4, 0.2]], "x1 <= x2 and y1 <= y2"),
+    ],
+)
+def test_every_format_states_its_rule(box_format, bad, rule):
+    with pytest.raises(ValueError, match=f"format '{box_format}' needs {rule}"):
+        boxes.convert_format(bad, box_format, "xyxy", image_shape=(10, 10))
+    with pytest.raises(ValueError, match=r"Received: boxes1\[0\]="):
+        boxes.iou(bad, bad, box_format)
+
+
+def test_the_error_counts_and_indexes_batched_boxes():
+    batch = np.tile(ORDERED, (2, 1, 1))  # (2, 3, 4)
+    batch[1, 0] = [3.0, 0.0, 4.0, -1.0]
+    batch[1, 2] = [9.0, 0.0, 4.0, 1.0]
+    with pytest.raises(
+        ValueError, match=r"holds 2 inverted boxes.*Received: boxes\[1\]\[0\]=\[3.0, 0.0, 4.0, -1.0\]"
+    ):
+        boxes.box_area(batch, "xyxy")
+
+
+def test_zero_width_boxes_are_ordered_and_allowed():
+    line = np.array([[2.0, 0.0, 2.0, 5.0], [0.0, 3.0, 4.0, 3.0]])
+    np.testing.assert_array_equal(boxes.box_area(line, "xyxy"), [0.0, 0.0])
+    np.testing.assert_array_equal(boxes.iou(line, ORDERED[:2], "xyxy"), [0.0, 0.0])
+
+
+def test_symbolic_tensors_are_never_checked():
+    """Inside a traced graph (a loss in ``fit``) a predicted box may be inverted: it counts as empty."""
+
+    @tf.function
+    def losses(truth, prediction):
+        return 1 - boxes.iou(truth, prediction, "xyxy"), 1 - boxes.giou(truth, prediction, "xyxy")
+
+    iou_loss, giou_loss = losses(tf.constant(ORDERED), tf.constant(INVERTED))
+    np.testing.assert_allclose(iou_loss, [0.0, 0.0, 1.0])
+    # GIoU of the empty box 2 with box [5, 2, 6, 8]: IoU 0, enclosing [5, 2, 6, 8] (6), union 6: 0
+    np.testing.assert_allclose(giou_loss, [0.0, 0.0, 1.0])
+    assert np.asarray(
+        tf.function(lambda b: boxes.convert_format(b, "xyxy", "xywh"))(tf.constant(INVERTED))
+    ).shape == (3, 4)
+
+
+def test_a_gradient_tape_on_inverted_predictions_with_validate_false():
+    prediction = tf.Variable(INVERTED)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(1 - boxes.giou(ORDERED, prediction, "xyxy", validate=False))
     assert np.isfinite(tape.gradient(loss, prediction).numpy()).all()

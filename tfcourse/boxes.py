@@ -24,6 +24,22 @@ two small functions, not one per pair.
 The functions use ``keras.ops``, so they take NumPy arrays or TensorFlow tensors (also inside a
 ``tf.function`` or a loss) and return tensors; ``np.asarray`` turns a result into NumPy.
 Non-maximum suppression and mAP, which build on IoU, come with the YOLO notebook.
+
+**Dtypes.** A result has the floating dtype of the boxes given (float16, bfloat16, float32 or
+float64), so float64 boxes keep their precision and mixed-precision code gets float16 back;
+integer boxes (and lists of integers) become ``keras.config.floatx()``. Two boxes of zero area
+have IoU 0 in every dtype, never NaN.
+
+**Inverted boxes.** A box whose corners are out of order (``x2 < x1`` or ``y2 < y1``, that is a
+negative width or height in ``xywh`` and ``cxcywh``) is not a box: the functions here raise a
+ValueError naming the first such box (its index and values) and the format. A box of zero
+width or height (``x1 == x2``) is degenerate but ordered, and allowed: its area is 0. The check
+needs the numbers, so it runs on concrete inputs (NumPy arrays, lists, eager tensors) and never
+on the symbolic tensors of a traced graph (``tf.function``, ``model.fit``, ``Dataset.map``),
+where there is nothing to look at and a network's early predictions may well be inverted.
+Code that feeds a network's raw predictions (a loss, an evaluation of an untrained model) passes
+``validate=False``, which treats an inverted box as empty (area 0, IoU 0) the same way eagerly
+and in a graph.
 """
 
 from __future__ import annotations
@@ -31,13 +47,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 BASE_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh", "yxyx")
 FORMATS: tuple[str, ...] = BASE_FORMATS + tuple(f"rel_{f}" for f in BASE_FORMATS)
 """Every format a function here accepts: the four pixel formats and their ``rel_`` versions."""
-
-_EPSILON = 1e-9  # keeps 0 / 0 (two boxes of zero area) at 0 instead of NaN
 
 
 def check_format(box_format: str, name: str = "box_format") -> str:
@@ -64,11 +80,60 @@ def is_relative(box_format: str) -> bool:
 
 
 def _as_boxes(boxes):
-    """A float tensor whose last axis has 4 entries."""
+    """A tensor of ``boxes`` whose last axis has 4 entries: floating dtypes kept, others -> floatx."""
     boxes = ops.convert_to_tensor(boxes)
-    if not str(boxes.dtype).startswith(("float", "bfloat")):
+    if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(boxes.dtype)):
         boxes = ops.cast(boxes, keras.config.floatx())
     return _check_last_axis(boxes)
+
+
+def _concrete(x) -> np.ndarray | None:
+    """``x`` as a NumPy array when its values exist now (NumPy, eager tensor), None when symbolic."""
+    if isinstance(x, keras.KerasTensor) or (tf.is_tensor(x) and tf.is_symbolic_tensor(x)):
+        return None
+    return np.asarray(x)
+
+
+_ORDER_RULE = {
+    "xyxy": "x1 <= x2 and y1 <= y2",
+    "yxyx": "y1 <= y2 and x1 <= x2",
+    "xywh": "width >= 0 and height >= 0",
+    "cxcywh": "width >= 0 and height >= 0",
+}
+
+
+def check_ordered(boxes, corners, box_format: str, name: str = "boxes") -> None:
+    """Raise a ValueError if a box's corners ``(x1, y1, x2, y2)`` are out of order (x2 < x1 or y2 < y1).
+
+    ``boxes`` are the boxes as given (named ``name`` in the error, in ``box_format``) and
+    ``corners`` the four corner arrays :func:`to_corners` made of them. Symbolic tensors (a traced
+    graph) are not checked; see the module docstring.
+
+    Example:
+    >>> import numpy as np
+    >>> b = np.array([[0.0, 0, 4, 4], [5, 5, 2, 9]])
+    >>> check_ordered(b, to_corners(b, "xyxy"), "xyxy")
+    Traceback (most recent call last):
+    ...
+    ValueError: `boxes` holds 1 inverted box (x2 < x1 or y2 < y1 once in corners); format 'xyxy' needs x1 <= x2 and y1 <= y2. Fix the box, or pass `validate=False` to treat inverted boxes as empty (area 0), as for a network's raw predictions. Received: boxes[1]=[5.0, 5.0, 2.0, 9.0]
+    """
+    values = [_concrete(c) for c in corners]
+    if any(v is None for v in values):
+        return
+    x1, y1, x2, y2 = (v.astype(np.float64) for v in values)
+    inverted = np.broadcast_to((x2 < x1) | (y2 < y1), np.broadcast(x1, y1, x2, y2).shape)
+    if not inverted.any():
+        return
+    count = int(inverted.sum())
+    index = tuple(int(i) for i in np.argwhere(inverted)[0])
+    given = np.asarray(_concrete(boxes), np.float64).reshape(*inverted.shape, 4)
+    where = "".join(f"[{i}]" for i in index)
+    raise ValueError(
+        f"`{name}` holds {count} inverted box{'es' if count > 1 else ''} (x2 < x1 or y2 < y1 once in corners); "
+        f"format {box_format!r} needs {_ORDER_RULE[box_format.removeprefix('rel_')]}. Fix the box, or pass "
+        "`validate=False` to treat inverted boxes as empty (area 0), as for a network's raw predictions. "
+        f"Received: {name}{where}={given[index].tolist()}"
+    )
 
 
 def _check_last_axis(boxes):
@@ -83,9 +148,12 @@ def _split(boxes):
     return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
 
 
-def _corners(boxes, box_format: str):
-    """(x1, y1, x2, y2) of ``boxes`` as float tensors, in the format's own units."""
-    return to_corners(_as_boxes(boxes), box_format)
+def _corners(boxes, box_format: str, validate: bool, name: str):
+    """(x1, y1, x2, y2) of ``boxes`` as float tensors in the format's own units, checked if ``validate``."""
+    corners = to_corners(_as_boxes(boxes), box_format)
+    if validate:
+        check_ordered(boxes, corners, box_format, name)
+    return corners
 
 
 def to_corners(boxes, box_format: str):
@@ -94,7 +162,8 @@ def to_corners(boxes, box_format: str):
     The first half of every conversion. It only indexes the last axis and adds, so the array
     type is kept: NumPy in, NumPy out (no TensorFlow call, which matters when evaluating
     thousands of images), tensors in, tensors out; a list becomes a float tensor. ``rel_``
-    formats give normalised corners.
+    formats give normalised corners. It only rearranges the numbers and does not check their
+    order (see :func:`check_ordered`).
 
     Example:
     >>> import numpy as np
@@ -135,7 +204,9 @@ def _height_width(image_shape: Sequence[int]) -> tuple[float, float]:
     return float(image_shape[0]), float(image_shape[1])
 
 
-def convert_format(boxes, source: str, target: str, image_shape: Sequence[int] | None = None):
+def convert_format(
+    boxes, source: str, target: str, image_shape: Sequence[int] | None = None, *, validate: bool = True
+):
     """Convert boxes from one format to another, through corners (``xyxy``).
 
     Args:
@@ -144,9 +215,13 @@ def convert_format(boxes, source: str, target: str, image_shape: Sequence[int] |
         target: one of :data:`FORMATS`.
         image_shape: ``(height, width)`` (or ``(height, width, channels)``) of the image; needed
             only to go between pixels and normalised coordinates.
+        validate: raise a ValueError for an inverted box (x2 < x1 or y2 < y1 in corners: a
+            negative width or height in ``xywh``); ``False`` converts it as it is. Symbolic
+            tensors are never checked (module docstring).
 
     Returns:
-        A float tensor of shape ``(..., 4)`` in the ``target`` format.
+        A tensor of shape ``(..., 4)`` in the ``target`` format, of the dtype of ``boxes`` if that
+        is floating, else ``keras.config.floatx()``.
 
     Example:
     >>> import numpy as np
@@ -157,10 +232,12 @@ def convert_format(boxes, source: str, target: str, image_shape: Sequence[int] |
     [0.2  0.05 0.4  0.25]
     """
     source, target = check_format(source, "source"), check_format(target, "target")
-    boxes = _as_boxes(boxes)
+    given, boxes = boxes, _as_boxes(boxes)
+    x1, y1, x2, y2 = to_corners(boxes, source)
+    if validate:
+        check_ordered(given, (x1, y1, x2, y2), source)
     if source == target:
         return boxes
-    x1, y1, x2, y2 = to_corners(boxes, source)
     if is_relative(source) != is_relative(target):
         height, width = _height_width(image_shape)
         if is_relative(source):  # normalised -> pixels
@@ -170,34 +247,41 @@ def convert_format(boxes, source: str, target: str, image_shape: Sequence[int] |
     return _from_corners(x1, y1, x2, y2, target.removeprefix("rel_"))
 
 
-def box_area(boxes, box_format: str):
-    """Area of each box, ``(..., 4) -> (...)``; a box with x2 < x1 or y2 < y1 has area 0.
+def box_area(boxes, box_format: str, *, validate: bool = True):
+    """Area of each box, ``(..., 4) -> (...)``; a box of zero width or height has area 0.
+
+    An inverted box (x2 < x1 or y2 < y1) raises a ValueError, or has area 0 with
+    ``validate=False`` (see the module docstring).
 
     Example:
     >>> import numpy as np
-    >>> np.asarray(box_area([[0, 0, 4, 3], [5, 5, 5, 9], [2, 2, 1, 1]], "xyxy")).tolist()
-    [12.0, 0.0, 0.0]
+    >>> np.asarray(box_area([[0, 0, 4, 3], [5, 5, 5, 9]], "xyxy")).tolist()  # a line has area 0
+    [12.0, 0.0]
+    >>> np.asarray(box_area([[0, 0, 4, 3], [2, 2, 1, 1]], "xyxy", validate=False)).tolist()  # inverted: 0
+    [12.0, 0.0]
     """
-    x1, y1, x2, y2 = _corners(boxes, box_format)
+    x1, y1, x2, y2 = _corners(boxes, box_format, validate, "boxes")
     return ops.maximum(x2 - x1, 0.0) * ops.maximum(y2 - y1, 0.0)
 
 
-def intersection(boxes1, boxes2, box_format: str):
+def intersection(boxes1, boxes2, box_format: str, *, validate: bool = True):
     """Area of the overlap of two sets of boxes, broadcast against each other: ``(..., 4) -> (...)``.
+
+    ``validate``: as in :func:`box_area`.
 
     Example:
     >>> import numpy as np
     >>> np.asarray(intersection([0, 0, 4, 4], [[2, 2, 6, 6], [5, 5, 6, 6]], "xyxy")).tolist()
     [4.0, 0.0]
     """
-    ax1, ay1, ax2, ay2 = _corners(boxes1, box_format)
-    bx1, by1, bx2, by2 = _corners(boxes2, box_format)
+    ax1, ay1, ax2, ay2 = _corners(boxes1, box_format, validate, "boxes1")
+    bx1, by1, bx2, by2 = _corners(boxes2, box_format, validate, "boxes2")
     width = ops.maximum(ops.minimum(ax2, bx2) - ops.maximum(ax1, bx1), 0.0)
     height = ops.maximum(ops.minimum(ay2, by2) - ops.maximum(ay1, by1), 0.0)
     return width * height
 
 
-def iou(boxes1, boxes2, box_format: str):
+def iou(boxes1, boxes2, box_format: str, *, validate: bool = True):
     """Intersection over union of pairs of boxes, broadcast against each other: ``(..., 4) -> (...)``.
 
     ``IoU = area(A ∩ B) / area(A ∪ B)``: 1 for identical boxes, 0 for disjoint ones. A box of
@@ -208,9 +292,12 @@ def iou(boxes1, boxes2, box_format: str):
         boxes2: ``(..., 4)`` boxes, broadcastable against ``boxes1``.
         box_format: the format of both, one of :data:`FORMATS`. IoU does not depend on the
             units, so pixel and normalised boxes give the same value.
+        validate: raise a ValueError for an inverted box (x2 < x1 or y2 < y1); ``False`` treats
+            it as empty (IoU 0), as a loss on a network's predictions needs. Symbolic tensors are
+            never checked (module docstring).
 
     Returns:
-        A float tensor of the broadcast shape without the last axis.
+        A tensor of the broadcast shape without the last axis, in the boxes' floating dtype.
 
     Example:
     >>> import numpy as np
@@ -219,13 +306,18 @@ def iou(boxes1, boxes2, box_format: str):
     >>> print(np.asarray(iou(a, b, "xyxy")).round(4))  # 4 / (16 + 16 - 4), same, touching, a point
     [0.1429 1.     0.     0.    ]
     """
-    inter = intersection(boxes1, boxes2, box_format)
-    union = box_area(boxes1, box_format) + box_area(boxes2, box_format) - inter
-    return inter / ops.maximum(union, _EPSILON)
+    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    inter = intersection(boxes1, boxes2, box_format, validate=validate)
+    union = (
+        box_area(boxes1, box_format, validate=False) + box_area(boxes2, box_format, validate=False) - inter
+    )
+    return ops.divide_no_nan(inter, union)  # 0 where both boxes have zero area, in every dtype
 
 
-def iou_matrix(boxes1, boxes2, box_format: str):
+def iou_matrix(boxes1, boxes2, box_format: str, *, validate: bool = True):
     """IoU of every box of one set with every box of another: ``(N, 4), (M, 4) -> (N, M)``.
+
+    ``validate``: as in :func:`iou`.
 
     Example:
     >>> import numpy as np
@@ -240,16 +332,22 @@ def iou_matrix(boxes1, boxes2, box_format: str):
             "`iou_matrix` takes two sets of boxes of shapes (N, 4) and (M, 4); use `iou` for other "
             f"shapes. Received: boxes1.shape={tuple(boxes1.shape)}, boxes2.shape={tuple(boxes2.shape)}"
         )
-    return iou(boxes1[:, None, :], boxes2[None, :, :], box_format)  # (N, 1, 4) with (1, M, 4) -> (N, M)
+    if validate:
+        check_ordered(boxes1, to_corners(boxes1, box_format), box_format, "boxes1")
+        check_ordered(boxes2, to_corners(boxes2, box_format), box_format, "boxes2")
+    return iou(
+        boxes1[:, None, :], boxes2[None, :, :], box_format, validate=False
+    )  # (N, 1, 4) with (1, M, 4) -> (N, M)
 
 
-def giou(boxes1, boxes2, box_format: str):
+def giou(boxes1, boxes2, box_format: str, *, validate: bool = True):
     """Generalised IoU (Rezatofighi et al., 2019) of pairs of boxes: ``(..., 4) -> (...)``.
 
     ``GIoU = IoU - area(C minus (A ∪ B)) / area(C)``, with ``C`` the smallest box enclosing both.
     It lies in (-1, 1], equals IoU for boxes that fill their enclosing box, and keeps falling as
     disjoint boxes move apart, where IoU is stuck at 0: ``1 - GIoU`` is a loss with a gradient
-    even when the predicted box misses the true one.
+    even when the predicted box misses the true one. ``validate``: as in :func:`iou` (a loss
+    called eagerly on a network's predictions passes ``False``).
 
     Example:
     >>> import numpy as np
@@ -258,11 +356,15 @@ def giou(boxes1, boxes2, box_format: str):
     >>> np.asarray(giou(a, b, "xyxy")).tolist()  # identical, touching (C = 8, union 8), far apart (C = 16)
     [1.0, 0.0, -0.5]
     """
-    ax1, ay1, ax2, ay2 = _corners(boxes1, box_format)
-    bx1, by1, bx2, by2 = _corners(boxes2, box_format)
-    inter = intersection(boxes1, boxes2, box_format)
-    union = box_area(boxes1, box_format) + box_area(boxes2, box_format) - inter
+    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    ax1, ay1, ax2, ay2 = _corners(boxes1, box_format, validate, "boxes1")
+    bx1, by1, bx2, by2 = _corners(boxes2, box_format, validate, "boxes2")
+    inter = intersection(boxes1, boxes2, box_format, validate=False)
+    union = (
+        box_area(boxes1, box_format, validate=False) + box_area(boxes2, box_format, validate=False) - inter
+    )
     enclosing = ops.maximum(ops.maximum(ax2, bx2) - ops.minimum(ax1, bx1), 0.0) * ops.maximum(
         ops.maximum(ay2, by2) - ops.minimum(ay1, by1), 0.0
     )
-    return inter / ops.maximum(union, _EPSILON) - (enclosing - union) / ops.maximum(enclosing, _EPSILON)
+    # divide_no_nan: 0 (not NaN) where the boxes have no area, in every dtype (float16 too)
+    return ops.divide_no_nan(inter, union) - ops.divide_no_nan(enclosing - union, enclosing)

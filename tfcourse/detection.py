@@ -4,13 +4,29 @@ Detections travel as one dict per image, ``{"boxes": (K, 4), "scores": (K,), "cl
 and ground truths as ``{"boxes": (M, 4), "classes": (M,)}``; boxes are in any format of
 :mod:`tfcourse.boxes` (said by ``box_format``). Everything here is NumPy and written to be read.
 
-Average precision follows the COCO evaluator (``pycocotools``) so the two can be compared number
-for number: detections of a class are taken from the highest score down, each is matched to the
-unmatched ground truth it overlaps most (IoU >= the threshold) in its image, and AP is the mean
-of the interpolated precision at the 101 recall levels 0, 0.01, ..., 1 (``method="coco101"``).
-PASCAL VOC's all-point interpolation (the area under the precision envelope) is available with
-``method="voc"``. :func:`coco_mean_average_precision` runs ``pycocotools`` itself on the same
-detections, as the reference.
+Average precision follows the COCO evaluator (``pycocotools``'s ``COCOeval.evaluateImg`` and
+``accumulate``) rule for rule, so the two agree number for number:
+
+1. In each image and for each class, the detections are sorted by score, highest first (a stable
+   sort: equal scores keep their order), and only the first ``max_detections`` (100, as COCO's
+   ``maxDets``) are kept; the rest are not evaluated at all, neither hits nor false positives.
+2. Each kept detection, in that order, takes the still unmatched ground truth it overlaps most,
+   provided that IoU is at least ``min(iou_threshold, 1 - 1e-10)`` (so an identical box matches
+   at threshold 1). Among truths with equal IoU it takes the *last* one in the image's order:
+   COCO visits the truths in order and replaces its choice whenever ``IoU >= the best so far``.
+3. The detections of a class from all images are ranked by score (stable, images in order); AP
+   is the mean of the interpolated precision at the 101 recall levels 0, 0.01, ..., 1
+   (``method="coco101"``). PASCAL VOC's all-point interpolation (the area under the precision
+   envelope) is available with ``method="voc"``.
+
+Scores are ranked in float64, as pycocotools ranks Python floats. Conventions of this module
+where COCO has none: a class without true boxes has AP NaN (COCO: -1) and is left out of the
+mean; with no true boxes at all the mAP is 0.
+
+A box with its corners out of order (x2 < x1 or y2 < y1) is bad input (COCO would silently
+ignore it, being of negative area): every function here raises a ValueError that names it. A
+box of zero width or height is allowed. :func:`coco_mean_average_precision` runs ``pycocotools``
+itself on the same detections, as the reference.
 """
 
 from __future__ import annotations
@@ -26,14 +42,29 @@ from tfcourse import boxes as box_utils
 AP_METHODS: tuple[str, ...] = ("coco101", "voc")
 
 
-def _as_xyxy(boxes, box_format: str) -> np.ndarray:
+def _as_xyxy(boxes, box_format: str, name: str = "boxes") -> np.ndarray:
     """``(N, 4)`` float64 corners in the format's own units (pixels or normalised), in NumPy.
 
     :func:`tfcourse.boxes.to_corners` on a NumPy array, so that evaluating thousands of images
-    makes no TensorFlow call per image.
+    makes no TensorFlow call per image. An inverted box raises a ValueError naming it as ``name[i]``.
     """
-    corners = box_utils.to_corners(np.asarray(boxes, np.float64).reshape(-1, 4), box_format)
+    given = np.asarray(boxes, np.float64).reshape(-1, 4)
+    corners = box_utils.to_corners(given, box_format)
+    box_utils.check_ordered(given, corners, box_format, name)
     return np.stack(corners, axis=1)  # (N, 4)
+
+
+def _check_max_detections(max_detections: int | None) -> int | None:
+    if max_detections is not None and (
+        isinstance(max_detections, bool)
+        or not isinstance(max_detections, (int, np.integer))
+        or max_detections < 1
+    ):
+        raise ValueError(
+            "`max_detections` must be a positive integer (COCO's maxDets, 100) or None for no cap. "
+            f"Received: max_detections={max_detections!r}"
+        )
+    return max_detections
 
 
 def _iou_matrix(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
@@ -47,7 +78,9 @@ def _iou_matrix(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     def area(x):
         return np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
 
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+    union = area(a) + area(b) - inter
+    # inter / union, and 0 where both boxes have zero area (as pycocotools, which divides exactly)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def non_max_suppression(
@@ -67,7 +100,10 @@ def non_max_suppression(
             ``tf.image.non_max_suppression``).
         score_threshold: boxes scoring at or below this are dropped first.
         max_output_size: stop after keeping this many (None: no limit).
-        box_format: format of ``boxes``.
+        box_format: format of ``boxes``. An inverted box (x2 < x1 or y2 < y1) raises a ValueError.
+
+    Boxes and scores are taken in float32, as ``tf.image.non_max_suppression`` takes them, so that
+    the two keep the same boxes.
 
     Returns:
         ``(K,)`` int indices into ``boxes`` of the kept boxes, highest score first.
@@ -86,8 +122,9 @@ def non_max_suppression(
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"`iou_threshold` must be in [0, 1]. Received: iou_threshold={iou_threshold}")
     limit = len(boxes) if max_output_size is None else max_output_size
+    corners = _as_xyxy(boxes, box_format)
     order = [i for i in np.argsort(-scores, kind="stable") if scores[i] > score_threshold]
-    ious = _iou_matrix(_as_xyxy(boxes, box_format), _as_xyxy(boxes, box_format))  # (N, N)
+    ious = _iou_matrix(corners, corners)  # (N, N)
     keep: list[int] = []
     while order and len(keep) < limit:
         best, order = order[0], order[1:]
@@ -122,6 +159,11 @@ def batched_non_max_suppression(
             f"`classes` needs one entry per box. Received: classes.shape={classes.shape}, scores.shape={scores.shape}"
         )
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if len(boxes) != len(scores):
+        raise ValueError(
+            f"`scores` needs one entry per box. Received: boxes.shape={boxes.shape}, scores.shape={scores.shape}"
+        )
+    _as_xyxy(boxes, box_format)  # inverted boxes are named with their index among all boxes
     kept = []
     for c in np.unique(classes):
         members = np.flatnonzero(classes == c)
@@ -140,8 +182,12 @@ def batched_non_max_suppression(
 def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5, box_format: str = "xyxy"):
     """Which detections of one class in one image are true positives (COCO's greedy matching).
 
-    From the highest score down, each detection takes the still unmatched ground truth it overlaps
-    most, if that IoU is at least ``iou_threshold``; otherwise it is a false positive.
+    From the highest score down (stable: equal scores keep their order), each detection takes the
+    still unmatched ground truth it overlaps most, if that IoU is at least
+    ``min(iou_threshold, 1 - 1e-10)``; otherwise it is a false positive. Among truths with the same
+    IoU it takes the last one, as ``pycocotools`` does (its loop over the truths keeps replacing the
+    match while ``IoU >= the best so far``). No detection is dropped here: the cap of
+    :func:`precision_recall` is applied before.
 
     Returns:
         ``(K,)`` bool, in the order of ``det_boxes``.
@@ -150,15 +196,30 @@ def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5
     >>> match_detections([[0, 0, 10, 10], [0, 0, 10, 9], [50, 50, 60, 60]], [0.9, 0.8, 0.7],
     ...                  [[0, 0, 10, 10]]).tolist()  # the second is a duplicate, the third a miss
     [True, False, False]
+    >>> # a tie: [2, 0, 12, 10] overlaps both truths by 8/12 and takes the second one,
+    >>> # which leaves the first for [-1, 0, 9, 10]
+    >>> match_detections([[2, 0, 12, 10], [-1, 0, 9, 10]], [0.9, 0.8], [[0, 0, 10, 10], [4, 0, 14, 10]]).tolist()
+    [True, True]
     """
-    det_scores = np.asarray(det_scores, np.float32).reshape(-1)
-    ious = _iou_matrix(_as_xyxy(det_boxes, box_format), _as_xyxy(gt_boxes, box_format))  # (K, M)
+    det_corners = _as_xyxy(det_boxes, box_format, "det_boxes")
+    gt_corners = _as_xyxy(gt_boxes, box_format, "gt_boxes")
+    det_scores = np.asarray(det_scores, np.float64).reshape(-1)
+    if len(det_scores) != len(det_corners):
+        raise ValueError(
+            "`det_scores` needs one entry per detection. "
+            f"Received: det_boxes.shape={det_corners.shape}, det_scores.shape={det_scores.shape}"
+        )
+    ious = _iou_matrix(det_corners, gt_corners)  # (K, M)
+    threshold = min(iou_threshold, 1 - 1e-10)  # pycocotools' rule
     taken = np.zeros(ious.shape[1], bool)
     hit = np.zeros(len(det_scores), bool)
+    if not ious.shape[1]:
+        return hit
     for d in np.argsort(-det_scores, kind="stable"):
-        candidates = np.where(taken, -1.0, ious[d])
-        if candidates.size and candidates.max() >= iou_threshold:
-            g = int(candidates.argmax())
+        candidates = np.where(taken, -np.inf, ious[d])  # (M,)
+        best = candidates.max()
+        if best >= threshold:
+            g = len(candidates) - 1 - int(np.argmax(candidates[::-1]))  # the last truth with the best IoU
             taken[g], hit[d] = True, True
     return hit
 
@@ -169,6 +230,7 @@ def precision_recall(
     class_id: int,
     iou_threshold: float = 0.5,
     box_format: str = "xyxy",
+    max_detections: int | None = 100,
 ) -> dict[str, np.ndarray | int]:
     """Precision and recall of one class as its score threshold is lowered, over a set of images.
 
@@ -178,10 +240,14 @@ def precision_recall(
         class_id: the class.
         iou_threshold: IoU a detection needs with a true box to count.
         box_format: format of all boxes.
+        max_detections: in each image, only this many detections of the class, the highest
+            scoring, are evaluated (COCO's ``maxDets``, 100, applied per image and class as
+            ``pycocotools`` does); the others are left out, neither hits nor false positives.
+            None: no cap.
 
     Returns:
         ``{"precision": (K,), "recall": (K,), "scores": (K,), "num_truths": int}``, one entry per
-        detection of the class, from the highest score down.
+        evaluated detection of the class, from the highest score down (scores in float64).
 
     Example:
     >>> truth = [{"boxes": [[0, 0, 10, 10], [20, 20, 30, 30]], "classes": [0, 0]}]
@@ -196,16 +262,17 @@ def precision_recall(
             "`detections` and `ground_truths` need one entry per image. "
             f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
         )
-    hits, scores, num_truths = [], [], 0
-    for det, truth in zip(detections, ground_truths):
-        truth_mask = np.asarray(truth["classes"]).reshape(-1) == class_id
-        det_mask = np.asarray(det["classes"]).reshape(-1) == class_id
-        gt_boxes = np.asarray(truth["boxes"], np.float64).reshape(-1, 4)[truth_mask]
-        det_boxes = np.asarray(det["boxes"], np.float64).reshape(-1, 4)[det_mask]
-        det_scores = np.asarray(det["scores"], np.float32).reshape(-1)[det_mask]
+    _check_max_detections(max_detections)
+    hits, scores, num_truths = [np.zeros(0, bool)], [np.zeros(0)], 0
+    for i, (det, truth) in enumerate(zip(detections, ground_truths)):
+        gt_boxes, gt_classes = _entry(truth, box_format, f"ground_truths[{i}]", scored=False)
+        det_boxes, det_classes, det_scores = _entry(det, box_format, f"detections[{i}]", scored=True)
+        gt_boxes = gt_boxes[gt_classes == class_id]
+        mine = np.flatnonzero(det_classes == class_id)
+        mine = mine[np.argsort(-det_scores[mine], kind="stable")][:max_detections]  # the image's best, capped
         num_truths += len(gt_boxes)
-        hits.append(match_detections(det_boxes, det_scores, gt_boxes, iou_threshold, box_format))
-        scores.append(det_scores)
+        hits.append(match_detections(det_boxes[mine], det_scores[mine], gt_boxes, iou_threshold, "xyxy"))
+        scores.append(det_scores[mine])
     hits, scores = np.concatenate(hits), np.concatenate(scores)
     order = np.argsort(-scores, kind="mergesort")  # the order pycocotools uses
     true_positives = np.cumsum(hits[order])
@@ -216,6 +283,23 @@ def precision_recall(
         "scores": scores[order],
         "num_truths": num_truths,
     }
+
+
+def _entry(entry: dict, box_format: str, name: str, scored: bool):
+    """One image's dict -> corner boxes ``(N, 4)``, classes ``(N,)`` (and float64 scores ``(N,)``), checked."""
+    boxes = _as_xyxy(entry["boxes"], box_format, f"{name}['boxes']")
+    classes = np.asarray(entry["classes"]).reshape(-1)
+    arrays = {
+        "classes": classes,
+        **({"scores": np.asarray(entry["scores"], np.float64).reshape(-1)} if scored else {}),
+    }
+    for key, values in arrays.items():
+        if len(values) != len(boxes):
+            raise ValueError(
+                f"`{name}` needs one `{key}` entry per box. "
+                f"Received: {name}['boxes'] has {len(boxes)}, {name}['{key}'] has {len(values)}"
+            )
+    return (boxes, classes, arrays["scores"]) if scored else (boxes, classes)
 
 
 def average_precision(precision, recall, method: str = "coco101") -> float:
@@ -250,13 +334,17 @@ def average_precision(precision, recall, method: str = "coco101") -> float:
     return float(np.mean(np.where(at < len(envelope), envelope[np.minimum(at, len(envelope) - 1)], 0.0)))
 
 
-def _in_corners(entries: Sequence[dict], box_format: str) -> list[dict]:
-    """The same dicts with their boxes in corners, converted with one call for all images."""
-    sizes = [len(np.asarray(e["boxes"]).reshape(-1, 4)) for e in entries]
-    stacked = np.concatenate(
-        [np.asarray(e["boxes"], np.float64).reshape(-1, 4) for e in entries] or [np.zeros((0, 4))]
-    )
-    parts = np.split(_as_xyxy(stacked, box_format), np.cumsum(sizes)[:-1])
+def _in_corners(entries: Sequence[dict], box_format: str, name: str) -> list[dict]:
+    """The same dicts with their boxes in float64 corners, converted with one call for all images.
+
+    An inverted box raises a ValueError naming it, e.g. ``detections[3]['boxes'][5]``.
+    """
+    given = [np.asarray(e["boxes"], np.float64).reshape(-1, 4) for e in entries]
+    stacked = np.concatenate(given or [np.zeros((0, 4))])
+    corners = np.stack(box_utils.to_corners(stacked, box_format), axis=1)  # (all boxes, 4)
+    parts = np.split(corners, np.cumsum([len(g) for g in given])[:-1])
+    for i, (g, part) in enumerate(zip(given, parts)):
+        box_utils.check_ordered(g, tuple(part.T), box_format, f"{name}[{i}]['boxes']")
     return [{**e, "boxes": part} for e, part in zip(entries, parts)]
 
 
@@ -267,8 +355,19 @@ def mean_average_precision(
     iou_threshold: float = 0.5,
     method: str = "coco101",
     box_format: str = "xyxy",
+    max_detections: int | None = 100,
 ) -> dict:
     """AP of every class and their mean (mAP), over classes that have at least one true box.
+
+    Args:
+        detections: one dict per image (``boxes``, ``scores``, ``classes``).
+        ground_truths: one dict per image (``boxes``, ``classes``), same order.
+        num_classes: classes ``0 .. num_classes - 1`` are evaluated.
+        iou_threshold: IoU a detection needs with a true box to count.
+        method: ``"coco101"`` (as ``pycocotools``) or ``"voc"``, see :func:`average_precision`.
+        box_format: format of all boxes.
+        max_detections: detections evaluated per image and class, the highest scoring (COCO's
+            100); None for no cap. See :func:`precision_recall`.
 
     Returns:
         ``{"map": float, "ap": (num_classes,) with NaN for classes without true boxes,
@@ -283,10 +382,17 @@ def mean_average_precision(
     (0.5, [1.0, 0.0, nan])
     """
     corners = "rel_xyxy" if box_utils.is_relative(box_format) else "xyxy"
-    detections = _in_corners(detections, box_format)
-    ground_truths = _in_corners(ground_truths, box_format)
+    _check_max_detections(max_detections)
+    if len(detections) != len(ground_truths):
+        raise ValueError(
+            "`detections` and `ground_truths` need one entry per image. "
+            f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
+        )
+    detections = _in_corners(detections, box_format, "detections")
+    ground_truths = _in_corners(ground_truths, box_format, "ground_truths")
     curves = [
-        precision_recall(detections, ground_truths, c, iou_threshold, corners) for c in range(num_classes)
+        precision_recall(detections, ground_truths, c, iou_threshold, corners, max_detections)
+        for c in range(num_classes)
     ]
     ap = np.array(
         [
@@ -303,11 +409,14 @@ def coco_mean_average_precision(
     num_classes: int,
     iou_threshold: float = 0.5,
     box_format: str = "xyxy",
+    max_detections: int | None = 100,
 ) -> dict:
     """The reference: AP per class and mAP at one IoU threshold from ``pycocotools``'s ``COCOeval``.
 
-    Boxes are handed to COCO in pixels-or-normalised ``xywh`` (COCO's format; IoU does not
-    depend on the units), with one area range (all) and up to 100 detections per image.
+    Boxes are handed to COCO in float64 pixels-or-normalised ``xywh`` (COCO's format; IoU does not
+    depend on the units), with one area range (all) and ``maxDets = [max_detections]``: COCO
+    evaluates at most that many detections per image and class (None: all of them). Inverted
+    boxes raise a ValueError, as in :func:`mean_average_precision`, instead of being ignored.
 
     Returns:
         ``{"map": float, "ap": (num_classes,) with NaN for classes without true boxes}``.
@@ -323,15 +432,17 @@ def coco_mean_average_precision(
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    xywh_format = "rel_xywh" if box_utils.is_relative(box_format) else "xywh"
-
-    def as_xywh(boxes):
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        return (
-            np.asarray(box_utils.convert_format(boxes, box_format, xywh_format)).astype(float)
-            if len(boxes)
-            else boxes
+    _check_max_detections(max_detections)
+    if len(detections) != len(ground_truths):
+        raise ValueError(
+            "`detections` and `ground_truths` need one entry per image. "
+            f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
         )
+    detections = _in_corners(detections, box_format, "detections")
+    ground_truths = _in_corners(ground_truths, box_format, "ground_truths")
+
+    def as_xywh(corners):  # (N, 4) float64 corners -> COCO's x, y, width, height
+        return np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1)
 
     images, annotations, results = [], [], []
     for image_id, (det, truth) in enumerate(zip(detections, ground_truths), start=1):
@@ -373,7 +484,9 @@ def coco_mean_average_precision(
         det_api = truth_api.loadRes(results)
         evaluator = COCOeval(truth_api, det_api, "bbox")
         evaluator.params.iouThrs = np.array([iou_threshold])
-        evaluator.params.maxDets = [100]
+        evaluator.params.maxDets = [
+            max_detections if max_detections is not None else max(len(d["boxes"]) for d in detections)
+        ]
         evaluator.params.areaRng = [[0.0, 1e10]]
         evaluator.params.areaRngLbl = ["all"]
         evaluator.evaluate()
