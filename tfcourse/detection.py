@@ -348,6 +348,19 @@ def _in_corners(entries: Sequence[dict], box_format: str, name: str) -> list[dic
     return [{**e, "boxes": part} for e, part in zip(entries, parts)]
 
 
+def _checked_corners(
+    detections: Sequence[dict], ground_truths: Sequence[dict], box_format: str, max_detections: int | None
+) -> tuple[list[dict], list[dict]]:
+    """Both evaluators' input checks, then every image's boxes in corners (see :func:`_in_corners`)."""
+    _check_max_detections(max_detections)
+    if len(detections) != len(ground_truths):
+        raise ValueError(
+            "`detections` and `ground_truths` need one entry per image. "
+            f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
+        )
+    return _in_corners(detections, box_format, "detections"), _in_corners(ground_truths, box_format, "ground_truths")
+
+
 def mean_average_precision(
     detections: Sequence[dict],
     ground_truths: Sequence[dict],
@@ -382,14 +395,7 @@ def mean_average_precision(
     (0.5, [1.0, 0.0, nan])
     """
     corners = "rel_xyxy" if box_utils.is_relative(box_format) else "xyxy"
-    _check_max_detections(max_detections)
-    if len(detections) != len(ground_truths):
-        raise ValueError(
-            "`detections` and `ground_truths` need one entry per image. "
-            f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
-        )
-    detections = _in_corners(detections, box_format, "detections")
-    ground_truths = _in_corners(ground_truths, box_format, "ground_truths")
+    detections, ground_truths = _checked_corners(detections, ground_truths, box_format, max_detections)
     curves = [
         precision_recall(detections, ground_truths, c, iou_threshold, corners, max_detections)
         for c in range(num_classes)
@@ -432,14 +438,7 @@ def coco_mean_average_precision(
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    _check_max_detections(max_detections)
-    if len(detections) != len(ground_truths):
-        raise ValueError(
-            "`detections` and `ground_truths` need one entry per image. "
-            f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
-        )
-    detections = _in_corners(detections, box_format, "detections")
-    ground_truths = _in_corners(ground_truths, box_format, "ground_truths")
+    detections, ground_truths = _checked_corners(detections, ground_truths, box_format, max_detections)
 
     def as_xywh(corners):  # (N, 4) float64 corners -> COCO's x, y, width, height
         return np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1)
