@@ -451,3 +451,24 @@ def test_a_gradient_tape_on_inverted_predictions_with_validate_false():
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(1 - boxes.giou(ORDERED, prediction, "xyxy", validate=False))
     assert np.isfinite(tape.gradient(loss, prediction).numpy()).all()
+
+
+@pytest.mark.parametrize("function", [boxes.intersection, boxes.iou, boxes.giou])
+def test_pairs_of_mixed_dtypes_promote_like_numpy(function):
+    # float64 NumPy boxes against a list of Python floats (which becomes float32): NumPy's promotion
+    # gives float64; float16 against float32 gives float32. The values match a float64 computation.
+    truth = np.array([10.0, 10.0, 40.0, 40.0])
+    candidate = [15.0, 15.0, 45.0, 45.0]
+    result = function(truth, candidate, "xyxy")
+    assert keras.backend.standardize_dtype(result.dtype) == "float64"
+    reference = function(truth, np.array(candidate, np.float64), "xyxy")
+    np.testing.assert_allclose(np.asarray(result), np.asarray(reference), rtol=1e-12)
+    mixed = function(truth.astype(np.float16), np.array(candidate, np.float32), "xyxy")
+    assert keras.backend.standardize_dtype(mixed.dtype) == "float32"
+    np.testing.assert_allclose(np.asarray(mixed), np.asarray(reference), rtol=1e-6)
+
+
+def test_iou_matrix_of_mixed_dtypes_promotes():
+    result = boxes.iou_matrix(np.array([[0.0, 0.0, 4.0, 4.0]]), [[0, 0, 4, 2], [1, 1, 3, 3]], "xyxy")
+    assert keras.backend.standardize_dtype(result.dtype) == "float64"
+    np.testing.assert_allclose(np.asarray(result), [[0.5, 0.25]])

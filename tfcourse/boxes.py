@@ -87,6 +87,14 @@ def _as_boxes(boxes):
     return _check_last_axis(boxes)
 
 
+def _as_box_pair(boxes1, boxes2):
+    """Both sets as box tensors of one floating dtype, the wider of the two (as NumPy promotes):
+    float64 boxes against a list of Python numbers stay float64, float16 against float32 gives float32."""
+    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    dtype = keras.backend.result_type(boxes1.dtype, boxes2.dtype)
+    return ops.cast(boxes1, dtype), ops.cast(boxes2, dtype)
+
+
 def _concrete(x) -> np.ndarray | None:
     """``x`` as a NumPy array when its values exist now (NumPy, eager tensor), None when symbolic."""
     if isinstance(x, keras.KerasTensor) or (tf.is_tensor(x) and tf.is_symbolic_tensor(x)):
@@ -274,6 +282,7 @@ def intersection(boxes1, boxes2, box_format: str, *, validate: bool = True):
     >>> np.asarray(intersection([0, 0, 4, 4], [[2, 2, 6, 6], [5, 5, 6, 6]], "xyxy")).tolist()
     [4.0, 0.0]
     """
+    boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
     ax1, ay1, ax2, ay2 = _corners(boxes1, box_format, validate, "boxes1")
     bx1, by1, bx2, by2 = _corners(boxes2, box_format, validate, "boxes2")
     width = ops.maximum(ops.minimum(ax2, bx2) - ops.maximum(ax1, bx1), 0.0)
@@ -306,7 +315,7 @@ def iou(boxes1, boxes2, box_format: str, *, validate: bool = True):
     >>> print(np.asarray(iou(a, b, "xyxy")).round(4))  # 4 / (16 + 16 - 4), same, touching, a point
     [0.1429 1.     0.     0.    ]
     """
-    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
     inter = intersection(boxes1, boxes2, box_format, validate=validate)
     union = (
         box_area(boxes1, box_format, validate=False) + box_area(boxes2, box_format, validate=False) - inter
@@ -326,7 +335,7 @@ def iou_matrix(boxes1, boxes2, box_format: str, *, validate: bool = True):
     >>> np.asarray(iou_matrix(truth, predictions, "xyxy")).tolist()
     [[0.5, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
-    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
     if len(boxes1.shape) != 2 or len(boxes2.shape) != 2:
         raise ValueError(
             "`iou_matrix` takes two sets of boxes of shapes (N, 4) and (M, 4); use `iou` for other "
@@ -356,7 +365,7 @@ def giou(boxes1, boxes2, box_format: str, *, validate: bool = True):
     >>> np.asarray(giou(a, b, "xyxy")).tolist()  # identical, touching (C = 8, union 8), far apart (C = 16)
     [1.0, 0.0, -0.5]
     """
-    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
+    boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
     ax1, ay1, ax2, ay2 = _corners(boxes1, box_format, validate, "boxes1")
     bx1, by1, bx2, by2 = _corners(boxes2, box_format, validate, "boxes2")
     inter = intersection(boxes1, boxes2, box_format, validate=False)
