@@ -23,7 +23,8 @@ two small functions, not one per pair.
 
 The functions use ``keras.ops``, so they take NumPy arrays or TensorFlow tensors (also inside a
 ``tf.function`` or a loss) and return tensors; ``np.asarray`` turns a result into NumPy.
-Non-maximum suppression and mAP, which build on IoU, come with the YOLO notebook.
+Non-maximum suppression and mAP, which build on IoU, are in :mod:`tfcourse.detection` (taught
+in the YOLO notebook).
 
 **Dtypes.** A result has the floating dtype of the boxes given (float16, bfloat16, float32 or
 float64), so float64 boxes keep their precision and mixed-precision code gets float16 back;
