@@ -49,6 +49,18 @@ def test_symbolic_calls_record_nodes_and_tensor_history():
     assert private.producer(x) is None
 
 
+def test_compile_and_fit_keep_the_traced_step_in_train_function():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    assert hasattr(model, "train_function"), "Keras renamed Trainer.train_function"
+    assert model.train_function is None
+    model.fit(keras.ops.zeros((2, 2)), keras.ops.zeros((2, 1)), verbose=0)
+    assert model.train_function is not None, "fit no longer caches its step in Trainer.train_function"
+    private.forget_train_function(model)
+    assert model.train_function is None
+    private.forget_train_function(keras.layers.Dense(1))  # a layer has no such cache: nothing happens
+
+
 def test_tfds_still_makes_its_download_manager_through_the_hook_scenes_overrides():
     tfds = pytest.importorskip("tensorflow_datasets")
     hook = getattr(tfds.core.DatasetBuilder, "_make_download_manager", None)
