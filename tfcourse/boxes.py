@@ -98,6 +98,8 @@ def _as_box_pair(boxes1, boxes2):
 
 def _concrete(x) -> np.ndarray | None:
     """``x`` as a NumPy array when its values exist now (NumPy, eager tensor), None when symbolic."""
+    if isinstance(x, (np.ndarray, np.generic)):  # the common case, without tf.is_tensor's slow check
+        return x
     if isinstance(x, keras.KerasTensor) or (tf.is_tensor(x) and tf.is_symbolic_tensor(x)):
         return None
     return np.asarray(x)

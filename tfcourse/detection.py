@@ -209,6 +209,11 @@ def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5
             "`det_scores` needs one entry per detection. "
             f"Received: det_boxes.shape={det_corners.shape}, det_scores.shape={det_scores.shape}"
         )
+    return _match(det_corners, det_scores, gt_corners, iou_threshold)
+
+
+def _match(det_corners: np.ndarray, det_scores: np.ndarray, gt_corners: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """:func:`match_detections` on checked float64 corners and scores (no input checks)."""
     ious = _iou_matrix(det_corners, gt_corners)  # (K, M)
     threshold = min(iou_threshold, 1 - 1e-10)  # pycocotools' rule
     taken = np.zeros(ious.shape[1], bool)
@@ -263,15 +268,28 @@ def precision_recall(
             f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
         )
     _check_max_detections(max_detections)
-    hits, scores, num_truths = [np.zeros(0, bool)], [np.zeros(0)], 0
+    return _precision_recall(_checked_images(detections, ground_truths, box_format), class_id, iou_threshold, max_detections)
+
+
+def _checked_images(detections: Sequence[dict], ground_truths: Sequence[dict], box_format: str) -> list[tuple]:
+    """Every image's ``(det corners, det classes, det scores, truth corners, truth classes)``, checked once."""
+    images = []
     for i, (det, truth) in enumerate(zip(detections, ground_truths)):
         gt_boxes, gt_classes = _entry(truth, box_format, f"ground_truths[{i}]", scored=False)
         det_boxes, det_classes, det_scores = _entry(det, box_format, f"detections[{i}]", scored=True)
+        images.append((det_boxes, det_classes, det_scores, gt_boxes, gt_classes))
+    return images
+
+
+def _precision_recall(images: list[tuple], class_id: int, iou_threshold: float, max_detections: int | None) -> dict:
+    """:func:`precision_recall` on the images :func:`_checked_images` made."""
+    hits, scores, num_truths = [np.zeros(0, bool)], [np.zeros(0)], 0
+    for det_boxes, det_classes, det_scores, gt_boxes, gt_classes in images:
         gt_boxes = gt_boxes[gt_classes == class_id]
         mine = np.flatnonzero(det_classes == class_id)
         mine = mine[np.argsort(-det_scores[mine], kind="stable")][:max_detections]  # the image's best, capped
         num_truths += len(gt_boxes)
-        hits.append(match_detections(det_boxes[mine], det_scores[mine], gt_boxes, iou_threshold, "xyxy"))
+        hits.append(_match(det_boxes[mine], det_scores[mine], gt_boxes, iou_threshold))
         scores.append(det_scores[mine])
     hits, scores = np.concatenate(hits), np.concatenate(scores)
     order = np.argsort(-scores, kind="mergesort")  # the order pycocotools uses
@@ -396,10 +414,8 @@ def mean_average_precision(
     """
     corners = "rel_xyxy" if box_utils.is_relative(box_format) else "xyxy"
     detections, ground_truths = _checked_corners(detections, ground_truths, box_format, max_detections)
-    curves = [
-        precision_recall(detections, ground_truths, c, iou_threshold, corners, max_detections)
-        for c in range(num_classes)
-    ]
+    images = _checked_images(detections, ground_truths, corners)  # each image checked once, not once per class
+    curves = [_precision_recall(images, c, iou_threshold, max_detections) for c in range(num_classes)]
     ap = np.array(
         [
             average_precision(curve["precision"], curve["recall"], method) if curve["num_truths"] else np.nan
