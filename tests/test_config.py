@@ -56,3 +56,32 @@ def test_paths_point_into_the_project():
 def test_tfcourse_home_overrides_root(monkeypatch, tmp_path):
     monkeypatch.setenv("TFCOURSE_HOME", str(tmp_path))
     assert config._find_project_root() == tmp_path.resolve()
+
+
+def test_notebook_budget_reads_the_metadata_of_a_notebook(tmp_path):
+    import json
+
+    from tfcourse.config import notebook_budget
+
+    path = tmp_path / "99_demo.ipynb"
+    path.write_text(json.dumps({"cells": [], "metadata": {"tfcourse": {"budget_s": {"quick": 30, "full": 600}}}}))
+    assert notebook_budget(path, "quick") == 30.0
+    assert notebook_budget(str(path), config.get_profile("full")) == 600.0
+    path.write_text(json.dumps({"cells": [], "metadata": {}}))
+    assert notebook_budget(path, "quick") is None
+    with pytest.raises(FileNotFoundError, match="No notebook at"):
+        notebook_budget("99_no_such_notebook", "quick")
+    with pytest.raises(ValueError, match="quick"):
+        notebook_budget(path, "fast")
+
+
+def test_every_notebook_states_its_budget_through_the_metadata():
+    """The setup cells print the metadata's budget; none restates the numbers."""
+    import json
+
+    from tfcourse.config import PATHS
+
+    for path in sorted(PATHS.notebooks.glob("[0-9][0-9]_*.ipynb")):
+        sources = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        assert "BUDGET_S" not in "".join(sources), path.name
+        assert "notebook_budget(" in sources[0], f"{path.name}: the setup cell should print notebook_budget(...)"

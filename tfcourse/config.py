@@ -128,3 +128,38 @@ class Paths:
 
 
 PATHS = Paths(_find_project_root())
+
+
+def notebook_budget(notebook: str | Path, profile: str | Profile | None = None) -> float | None:
+    """The time budget in seconds of a notebook in a profile, from its metadata ``tfcourse.budget_s``.
+
+    The one place budgets are read: the notebooks print theirs, nbval's budget check
+    (``conftest.py``) and ``python -m tfcourse course`` enforce and record them, so the numbers
+    live only in each notebook's metadata.
+
+    Args:
+        notebook: a path to an ``.ipynb`` file, or a notebook's name (``"02_fashion_mnist_cnn"``)
+            looked up in ``notebooks/``.
+        profile: a profile or its name; default: the current profile (:func:`get_profile`).
+
+    Returns:
+        The budget, or None when the notebook declares none for the profile.
+
+    Raises:
+        FileNotFoundError: if there is no such notebook.
+
+    Example:
+    >>> notebook_budget("01_convolution_by_hand", "quick") > 0
+    True
+    """
+    import json
+
+    path = Path(notebook)
+    if path.suffix != ".ipynb":
+        path = PATHS.notebooks / f"{notebook}.ipynb"
+    if not path.is_file():
+        raise FileNotFoundError(f"No notebook at {path}; pass a path to an .ipynb file or a name in {PATHS.notebooks}")
+    name = profile.name if isinstance(profile, Profile) else get_profile(profile).name
+    with open(path, encoding="utf-8") as f:
+        budget = json.load(f).get("metadata", {}).get("tfcourse", {}).get("budget_s", {}).get(name)
+    return None if budget is None else float(budget)

@@ -32,7 +32,7 @@ import nbformat
 from nbclient.exceptions import CellExecutionError
 from nbconvert.preprocessors import ExecutePreprocessor
 
-from tfcourse.config import PATHS, PROFILE_ENV_VAR, get_profile
+from tfcourse.config import PATHS, PROFILE_ENV_VAR, get_profile, notebook_budget
 from tfcourse.results import RESULTS_DIR_ENV_VAR, collect
 
 KERNEL_NAME = "python3"
@@ -120,7 +120,7 @@ def execute_notebook(
     Path(results_dir).mkdir(parents=True, exist_ok=True)
     (Path(results_dir) / f"{path.stem}.json").unlink(missing_ok=True)
     nb = nbformat.read(path, as_version=4)
-    budget = nb.metadata.get("tfcourse", {}).get("budget_s", {}).get(profile)
+    budget = notebook_budget(path, profile)
     n_code = sum(cell.cell_type == "code" for cell in nb.cells)
     bar = tqdm(total=n_code, desc=path.stem, unit="cell", disable=not progress, file=sys.stdout)
     executor = _ProgressExecutor(
