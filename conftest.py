@@ -21,6 +21,10 @@ import pytest
 
 from tfcourse.config import notebook_budget
 
+# What the course-building tools write (executed notebooks, student versions, decks): never
+# collected, even by `pytest .`. Only this top-level build/; tfcourse/build/ and tests/build/ are source.
+collect_ignore = ["build"]
+
 _elapsed: dict[str, float] = defaultdict(float)
 _budgets: dict[str, float | None] = {}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tfcourse import data
-from tfcourse.__main__ import main
+from tfcourse.build.cli import main
 
 
 def test_loads_the_real_dataset(fashion_dir):

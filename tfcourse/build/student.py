@@ -22,6 +22,7 @@ from typing import Any
 
 import nbformat
 
+from tfcourse.build.cells import cell_source, notebook_text, read_notebook
 from tfcourse.config import PATHS
 
 SOLUTION_TAG = "solution"
@@ -43,11 +44,6 @@ class Exercise:
 
     def __str__(self) -> str:
         return f"Exercise {self.number}: {self.title}"
-
-
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def is_solution(cell: dict[str, Any]) -> bool:
@@ -123,7 +119,7 @@ def exercise_of_cells(nb: dict[str, Any], name: str = "notebook") -> dict[int, E
     for n, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") == "markdown" and not is_solution(cell):
             # `#` to `###` headings open a section (maybe an exercise); deeper ones stay inside it.
-            for _, level, line in markdown_headings(_source(cell)):
+            for _, level, line in markdown_headings(cell_source(cell)):
                 if level <= 3:
                     current, heading = exercise_heading(line), line
         if not is_solution(cell):
@@ -169,7 +165,7 @@ def student_notebook(nb: dict[str, Any], name: str = "notebook") -> nbformat.Not
         if not cell.metadata["tags"]:
             del cell.metadata["tags"]
         if cell.cell_type == "code":
-            cell.source = stub_code(_source(cell), exercise)
+            cell.source = stub_code(cell_source(cell), exercise)
         else:
             cell.source = ANSWER_PROMPT.format(exercise=f"Exercise {exercise.number}")
             cell.pop("attachments", None)
@@ -179,9 +175,7 @@ def student_notebook(nb: dict[str, Any], name: str = "notebook") -> nbformat.Not
 
 def render(nb: nbformat.NotebookNode) -> str:
     """The notebook as the exact text written to disk (nbformat's canonical JSON), after validation."""
-    nbformat.validate(nb)
-    text = nbformat.writes(nb, version=4)
-    return text if text.endswith("\n") else text + "\n"
+    return notebook_text(nb, validate=True)
 
 
 def generate(notebooks: list[Path], out_dir: Path | None = None, *, check: bool = False) -> list[Path]:
@@ -199,7 +193,7 @@ def generate(notebooks: list[Path], out_dir: Path | None = None, *, check: bool 
     changed = []
     for path in notebooks:
         path = Path(path)
-        text = render(student_notebook(nbformat.read(path, as_version=4), str(path)))
+        text = render(student_notebook(read_notebook(path), str(path)))
         target = out_dir / path.name
         if check:
             if not target.is_file() or target.read_text(encoding="utf-8") != text:

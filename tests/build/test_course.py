@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from tfcourse import course
-from tfcourse.__main__ import main
+from tfcourse.build import course
+from tfcourse.build.cli import main
 
 DEMO_CODE = """\
 import os, sys

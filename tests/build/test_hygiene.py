@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcourse import notebooks
+from tfcourse.build import hygiene
 from tfcourse.config import PATHS
 
 NOTEBOOKS = sorted(PATHS.notebooks.glob("[0-9][0-9]_*.ipynb"))
@@ -18,7 +18,7 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_clean_and_well_formed(path: Path):
     nb = json.loads(path.read_text(encoding="utf-8"))
-    assert notebooks.problems(nb) == [], f"run `python -m tfcourse strip {path}`"
+    assert hygiene.problems(nb) == [], f"run `python -m tfcourse strip {path}`"
     cells = nb["cells"]
     first = "".join(cells[0]["source"])
     assert cells[0]["cell_type"] == "markdown" and first.startswith(f"# {path.name[:2]}"), (
@@ -56,12 +56,12 @@ def test_problems_are_found_and_stripped():
         ],
         "metadata": {},
     }
-    found = notebooks.problems(nb)
+    found = hygiene.problems(nb)
     assert any("keeps outputs" in p for p in found)
     assert any("repeats id 'a'" in p for p in found)
     assert any("cell 2 has no valid id" in p for p in found)
-    clean = notebooks.strip_notebook(nb, "nb")
-    assert notebooks.problems(clean) == []
+    clean = hygiene.strip_notebook(nb, "nb")
+    assert hygiene.problems(clean) == []
     assert clean["cells"][0]["outputs"] == [] and clean["cells"][0]["execution_count"] is None
     assert clean["cells"][1]["outputs"][0]["text"] == "2\n", "checked outputs are kept"
     assert clean["cells"][1]["execution_count"] == 2, "nbval needs an execution count on a checked cell"

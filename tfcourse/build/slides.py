@@ -35,8 +35,9 @@ from typing import Any
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
+from tfcourse.build.cells import cell_source, read_notebook
+from tfcourse.build.student import is_solution, markdown_headings
 from tfcourse.config import PATHS
-from tfcourse.student import is_solution, markdown_headings
 
 LONG_CODE_LINES = 15
 FIGURE_CODE_LINES = 8
@@ -107,11 +108,6 @@ class SlidesError(RuntimeError):
     """A deck cannot be built (no reveal.js copy and no npm, or a bad notebook); the message says why."""
 
 
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
 def heading_level(cell: dict[str, Any]) -> int | None:
     """The level of the heading that opens a markdown cell (1 for ``#``), or None.
 
@@ -123,7 +119,7 @@ def heading_level(cell: dict[str, Any]) -> int | None:
     """
     if cell.get("cell_type") != "markdown":
         return None
-    headings = markdown_headings(_source(cell).strip())
+    headings = markdown_headings(cell_source(cell).strip())
     return headings[0][1] if headings and headings[0][0] == 0 else None
 
 
@@ -140,8 +136,8 @@ def split_at_headings(cell: dict[str, Any]) -> list[dict[str, Any]]:
     """
     if cell.get("cell_type") != "markdown":
         return [cell]
-    lines = _source(cell).splitlines(keepends=True)
-    starts = [n for n, level, _ in markdown_headings(_source(cell)) if level <= 3 and n > 0]
+    lines = cell_source(cell).splitlines(keepends=True)
+    starts = [n for n, level, _ in markdown_headings(cell_source(cell)) if level <= 3 and n > 0]
     if not starts:
         return [cell]
     parts = []
@@ -163,15 +159,15 @@ def _is_image_output(output: dict[str, Any]) -> bool:
 def _estimated_lines(cell: dict[str, Any]) -> int:
     """A rough height of a cell on a slide, in lines of text (a figure counts as 14)."""
     hidden = cell.get("metadata", {}).get("transient", {}).get("remove_source", False)
-    lines = 0 if hidden else sum(1 + len(line) // 90 for line in _source(cell).splitlines())
+    lines = 0 if hidden else sum(1 + len(line) // 90 for line in cell_source(cell).splitlines())
     for output in cell.get("outputs", []):
         if _is_image_output(output):
             lines += 14
         elif output.get("output_type") == "stream":
-            lines += min(len(_source({"source": output.get("text", "")}).splitlines()), 12)
+            lines += min(len(cell_source({"source": output.get("text", "")}).splitlines()), 12)
         elif output.get("output_type") in {"display_data", "execute_result", "error"}:
             lines += min(
-                len(_source({"source": output.get("data", {}).get("text/plain", "")}).splitlines()), 12
+                len(cell_source({"source": output.get("data", {}).get("text/plain", "")}).splitlines()), 12
             )
     return lines
 
@@ -213,7 +209,7 @@ def assign_slide_types(nb: dict[str, Any]) -> dict[str, Any]:
         authored = meta.get("slideshow", {}).get("slide_type")
         level = heading_level(cell)
         solution = is_solution(cell)
-        code_lines = len(_source(cell).splitlines()) if cell.get("cell_type") == "code" else 0
+        code_lines = len(cell_source(cell).splitlines()) if cell.get("cell_type") == "code" else 0
         is_long_code = code_lines > LONG_CODE_LINES
         if HIDE_INPUT_TAG in _tags(cell):
             meta.setdefault("transient", {})["remove_source"] = True
@@ -256,7 +252,7 @@ def assign_slide_types(nb: dict[str, Any]) -> dict[str, Any]:
     nb["cells"] = cells
     first = nb["cells"][0] if nb["cells"] else {}
     if heading_level(first) == 1 and "title" not in nb.setdefault("metadata", {}):
-        nb["metadata"]["title"] = _source(first).lstrip("\n").split("\n", 1)[0].lstrip("#").strip()
+        nb["metadata"]["title"] = cell_source(first).lstrip("\n").split("\n", 1)[0].lstrip("#").strip()
     return nb
 
 
@@ -395,7 +391,7 @@ def exporter(urls: AssetUrls):
 
 
 def _sources(nb: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(c.get("cell_type", ""), _source(c)) for c in nb.get("cells", [])]
+    return [(c.get("cell_type", ""), cell_source(c)) for c in nb.get("cells", [])]
 
 
 def choose_source(committed: Path, executed_dir: Path | None, source: str = "auto") -> tuple[Path, str]:
@@ -422,15 +418,13 @@ def choose_source(committed: Path, executed_dir: Path | None, source: str = "aut
         return committed, "committed"
     if source == "executed":
         return executed, "executed"
-    same = _sources(json.loads(executed.read_text(encoding="utf-8"))) == _sources(
-        json.loads(committed.read_text(encoding="utf-8"))
-    )
+    same = _sources(read_notebook(executed)) == _sources(read_notebook(committed))
     return (executed, "executed") if same else (committed, STALE)
 
 
 def build_deck(notebook: Path, out_dir: Path, urls: AssetUrls) -> Path:
     """Write ``<out_dir>/<stem>.slides.html`` from ``notebook`` and return its path."""
-    nb = nbformat.read(notebook, as_version=4)
+    nb = read_notebook(notebook)
     body, _ = exporter(urls).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     out = Path(out_dir) / f"{notebook.stem}.slides.html"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,23 +10,19 @@ The course's conventions (see CONTRIBUTING.md):
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
+
+from tfcourse.build.cells import cell_source, notebook_text, read_notebook
 
 CHECK_OUTPUT_MARK = "# NBVAL_CHECK_OUTPUT"
 _ID_RE = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 
 
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
 def keeps_output(cell: dict[str, Any]) -> bool:
     """True for code cells whose outputs are committed and checked by nbval."""
-    return cell.get("cell_type") == "code" and CHECK_OUTPUT_MARK in _source(cell)
+    return cell.get("cell_type") == "code" and CHECK_OUTPUT_MARK in cell_source(cell)
 
 
 def strip_notebook(nb: dict[str, Any], stem: str) -> dict[str, Any]:
@@ -83,11 +79,15 @@ def problems(nb: dict[str, Any]) -> list[str]:
 
 
 def strip_file(path: str | Path) -> bool:
-    """Strip one notebook file in place; return True if it changed."""
+    """Strip one notebook file in place; return True if it changed.
+
+    The file keeps its own layout (key order, sources as strings or lists of lines), so that only
+    what was stripped shows in the diff.
+    """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    nb = strip_notebook(json.loads(text), path.stem[:40].replace("_", "-"))
-    new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    nb = strip_notebook(read_notebook(path, keep_layout=True), path.stem[:40].replace("_", "-"))
+    new = notebook_text(nb, keep_layout=True)
     if new != text:
         path.write_text(new, encoding="utf-8")
         return True

@@ -3,7 +3,7 @@ and gather the headline numbers and wall times into ``results.json``.
 
 ``python -m tfcourse course --profile full`` (``make course``) writes to ``build/course/``:
 
-* ``NN_name.ipynb``: the executed notebook (the slides prefer it, see :mod:`tfcourse.slides`);
+* ``NN_name.ipynb``: the executed notebook (the slides prefer it, see :mod:`tfcourse.build.slides`);
 * ``NN_name.html``: the same as a static page, figures embedded;
 * ``results/NN_name.json``: what the notebook recorded with :func:`tfcourse.results.record`
   (the kernel runs with ``TFCOURSE_RESULTS_DIR`` pointing there);
@@ -32,6 +32,7 @@ import nbformat
 from nbclient.exceptions import CellExecutionError
 from nbconvert.preprocessors import ExecutePreprocessor
 
+from tfcourse.build.cells import read_notebook, write_notebook
 from tfcourse.config import PATHS, PROFILE_ENV_VAR, get_profile, notebook_budget
 from tfcourse.results import RESULTS_DIR_ENV_VAR, collect
 
@@ -119,7 +120,7 @@ def execute_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     Path(results_dir).mkdir(parents=True, exist_ok=True)
     (Path(results_dir) / f"{path.stem}.json").unlink(missing_ok=True)
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     budget = notebook_budget(path, profile)
     n_code = sum(cell.cell_type == "code" for cell in nb.cells)
     bar = tqdm(total=n_code, desc=path.stem, unit="cell", disable=not progress, file=sys.stdout)
@@ -137,7 +138,7 @@ def execute_notebook(
     wall = time.perf_counter() - start
     bar.close()
     outputs = {"notebook": path.name, "html": f"{path.stem}.html"}  # relative to out_dir
-    nbformat.write(nb, out_dir / outputs["notebook"])
+    write_notebook(nb, out_dir / outputs["notebook"])
     write_html(nb, out_dir / outputs["html"])
     return NotebookRun(
         notebook=path.stem,

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from tfcourse import student
-from tfcourse.__main__ import main
+from tfcourse.build import student
+from tfcourse.build.cli import main
 from tfcourse.config import PATHS
 
 NOTEBOOKS = sorted(PATHS.notebooks.glob("[0-9][0-9]_*.ipynb"))

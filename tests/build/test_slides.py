@@ -19,10 +19,10 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from tfcourse import slides
-from tfcourse.__main__ import main
+from tfcourse.build import slides
+from tfcourse.build.cli import main
+from tfcourse.build.student import markdown_headings
 from tfcourse.config import PATHS
-from tfcourse.student import markdown_headings
 
 NOTEBOOKS = sorted(PATHS.notebooks.glob("[0-9][0-9]_*.ipynb"))
 IN_CI = os.environ.get("CI", "").strip().lower() == "true"
