@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfcourse-installed
+LAB_STAMP := $(VENV)/.tfcourse-lab
+# The kernel every notebook's metadata names (kernelspec.name); `make lab` provides it from the venv.
+KERNEL := python3
 PROFILE ?= full
 
 .PHONY: lab test env data lint clean slides student course
@@ -15,7 +18,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[build,dev]"
 	touch $(STAMP)
 
-env: $(STAMP)
+# JupyterLab as attendees meet it, set up inside the venv (sys-prefix level, not the user's home),
+# idempotent, and redone whenever the packages are (re)installed:
+# - no "Would you like to get notified about official Jupyter news?" prompt: the announcements
+#   plugin is disabled in $(VENV)/etc/jupyter/labconfig/page_config.json;
+# - the notebooks' kernel, `$(KERNEL)`, is a kernelspec in $(VENV)/share/jupyter/kernels that
+#   starts this venv's Python by its absolute path, whichever Jupyter front end opens it.
+$(LAB_STAMP): $(STAMP)
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (ipykernel)"
+	touch $(LAB_STAMP)
+
+env: $(STAMP) $(LAB_STAMP)
 
 # Download and verify Fashion-MNIST into data/ unless it is already there (or in $TFCOURSE_DATA_DIR).
 data: $(STAMP)
@@ -25,8 +39,10 @@ data: $(STAMP)
 LAB_ARGS ?=
 # Jupyter refuses to run as root (containers, lab machines) unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
-lab: data
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+# JUPYTER_PREFER_ENV_PATH=1: the venv's kernelspecs and settings come before any in the user's
+# home (~/.local/share/jupyter), even where the venv belongs to another user (a shared lab machine).
+lab: data $(LAB_STAMP)
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests, doctests, and nbval over every notebook in the quick profile (as CI runs it).
 test: $(STAMP)

@@ -68,6 +68,21 @@ def pytest_runtest_call(item):
             )
 
 
+def pytest_collection_finish(session):
+    """Turn TensorFloat-32 off for the unit tests and doctests that this process runs.
+
+    On Ampere and later NVIDIA GPUs TensorFlow runs float32 matmuls and convolutions in TF32 by
+    default (a 10-bit mantissa: relative errors near 1e-3), which the tests' float32 comparisons
+    against NumPy references and TensorFlow's own ops (tolerances 1e-4 to 1e-6) would fail. No
+    effect on a CPU. Notebooks run in their own kernels and keep TensorFlow's default, as attendees
+    get it; TensorFlow is imported here only when something other than a notebook was collected.
+    """
+    if any(not str(item.fspath).endswith(".ipynb") for item in session.items):
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _elapsed:
         terminalreporter.write_sep("-", "notebook run times (cells only)")

@@ -34,3 +34,55 @@ def test_no_data_or_weights_are_tracked():
     heavy = [p for p in tracked if re.search(r"\.(gz|npy|npz|h5|keras|ckpt|index|tfrecord|pb|zip|tar)$", p)]
     assert heavy == []
     assert not any(p.startswith("data/") and p != "data/README.md" for p in tracked)
+
+
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+
+def _notebook_kernelspecs() -> set[tuple[str, str]]:
+    import json
+
+    return {
+        (spec["name"], spec["display_name"])
+        for spec in (
+            json.loads(path.read_text())["metadata"]["kernelspec"]
+            for path in sorted(PATHS.notebooks.glob("[0-9][0-9]_*.ipynb"))
+        )
+    }
+
+
+def test_make_lab_sets_up_jupyterlab_in_the_venv_without_the_news_prompt_and_with_the_notebooks_kernel():
+    makefile = (PATHS.root / "Makefile").read_text()
+    recipe = re.search(r"^\$\(LAB_STAMP\): \$\(STAMP\)\n((?:\t.*\n)+)", makefile, flags=re.M)
+    assert recipe, "Makefile lacks the $(LAB_STAMP) step"
+    steps = recipe.group(1)
+    assert re.search(rf'jupyter labextension disable --level=sys_prefix "{re.escape(ANNOUNCEMENTS)}"', steps)
+    kernel = re.search(r"^KERNEL := (\S+)$", makefile, flags=re.M).group(1)
+    install = re.search(
+        r'-m ipykernel install --sys-prefix --name \$\(KERNEL\) --display-name "([^"]+)"', steps
+    )
+    assert install, "the $(LAB_STAMP) step does not install the notebooks' kernelspec into the venv"
+    assert _notebook_kernelspecs() == {(kernel, install.group(1))}  # exactly the kernel the notebooks name
+    for target in ("lab", "env"):
+        assert re.search(rf"^{target}:.*\$\(LAB_STAMP\)", makefile, flags=re.M), (
+            f"`{target}` skips $(LAB_STAMP)"
+        )
+
+
+def test_a_venv_set_up_by_make_env_disables_the_news_prompt_and_runs_the_kernel_from_itself():
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    prefix = Path(sys.prefix)
+    if not (prefix / ".tfcourse-lab").exists():
+        pytest.skip(f"{prefix} was not set up by `make env` / `make lab` (no .tfcourse-lab stamp)")
+    page_config = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
+    assert page_config["disabledExtensions"].get(ANNOUNCEMENTS) is True
+    for name, display_name in _notebook_kernelspecs():
+        spec = json.loads((prefix / "share/jupyter/kernels" / name / "kernel.json").read_text())
+        assert spec["display_name"] == display_name
+        assert os.path.samefile(spec["argv"][0], sys.executable)

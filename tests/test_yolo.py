@@ -106,14 +106,14 @@ def test_decoder_rejects_a_wrong_shape():
 
 
 def test_output_layer_ranges_and_serialization(tmp_path):
-    layer = yolo.YoloOutput(4, 2, 3)
+    layer = yolo.YoloOutput(SPEC)
     out = np.asarray(layer(np.random.default_rng(0).normal(0, 3, (5, 4, 4, 13)).astype("float32")))
     assert out.shape == (5, 4, 4, 13)
     assert ((out[..., :10] >= 0) & (out[..., :10] <= 1)).all()
     np.testing.assert_allclose(out[..., 10:].sum(-1), 1.0, atol=1e-5)
     assert yolo.YoloOutput.from_config(layer.get_config()).get_config() == layer.get_config()
     inputs = keras.Input((4 * 4 * 13,))
-    model = keras.Model(inputs, yolo.YoloOutput(4, 2, 3)(inputs))
+    model = keras.Model(inputs, yolo.YoloOutput(SPEC)(inputs))
     model.save(tmp_path / "m.keras")
     x = np.random.default_rng(1).normal(size=(2, 208)).astype("float32")
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(x), model(x), atol=1e-6)
@@ -121,7 +121,7 @@ def test_output_layer_ranges_and_serialization(tmp_path):
 
 def test_output_layer_rejects_the_wrong_size():
     with pytest.raises(ValueError, match=r"Received: input_shape=\(None, 100\)"):
-        yolo.YoloOutput(4, 2, 3)(keras.Input((100,)))
+        yolo.YoloOutput(SPEC)(keras.Input((100,)))
 
 
 # ---------- loss ----------
@@ -130,7 +130,7 @@ def test_output_layer_rejects_the_wrong_size():
 def test_perfect_prediction_gives_zero_loss():
     rng = np.random.default_rng(1)
     target = np.stack([yolo.encode_targets(*random_scene(rng, 3), SPEC, "rel_xyxy") for _ in range(4)])
-    loss = yolo.YoloV1Loss(4, 2, 3)
+    loss = yolo.YoloV1Loss(SPEC)
     assert float(loss(target, perfect_prediction(target))) == pytest.approx(0.0, abs=1e-6)
     # The same with the second predictor holding the box: the responsible one is chosen by IoU.
     swapped = perfect_prediction(target)
@@ -149,7 +149,7 @@ def test_each_term_responds_to_its_own_error_by_hand():
     target, perfect = one_object()
     # Confidence target 1, so that moving a box changes only its box term (with "iou" the object
     # term follows the IoU too; see the next test).
-    loss = yolo.YoloV1Loss(4, 2, 3, lambda_coord=5.0, lambda_noobj=0.5, confidence_target="one")
+    loss = yolo.YoloV1Loss(SPEC, lambda_coord=5.0, lambda_noobj=0.5, confidence_target="one")
 
     def terms(pred):
         return {k: float(v[0]) for k, v in loss.terms(target, pred).items()}
@@ -183,17 +183,17 @@ def test_object_confidence_target_is_the_iou():
     shifted[0, 0, 0, 0] += 0.1  # moves the box by 0.1 cells = 0.025 of the image
     # True box x 0.05..0.35 (w 0.3), predicted x 0.075..0.375: overlap 0.275 in x, full in y.
     iou = 0.275 / (0.3 + 0.3 - 0.275)
-    terms = yolo.YoloV1Loss(4, 2, 3).terms(target, shifted)
+    terms = yolo.YoloV1Loss(SPEC).terms(target, shifted)
     assert float(terms["object"][0]) == pytest.approx((iou - 1.0) ** 2, rel=1e-4)
-    terms_one = yolo.YoloV1Loss(4, 2, 3, confidence_target="one").terms(target, shifted)
+    terms_one = yolo.YoloV1Loss(SPEC, confidence_target="one").terms(target, shifted)
     assert float(terms_one["object"][0]) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_the_loss_is_the_sum_of_its_terms_averaged_over_the_batch():
     rng = np.random.default_rng(2)
     target = np.stack([yolo.encode_targets(*random_scene(rng, 2), SPEC, "rel_xyxy") for _ in range(3)])
-    pred = np.asarray(yolo.YoloOutput(4, 2, 3)(rng.normal(size=(3, 4, 4, 13)).astype("float32")))
-    loss = yolo.YoloV1Loss(4, 2, 3)
+    pred = np.asarray(yolo.YoloOutput(SPEC)(rng.normal(size=(3, 4, 4, 13)).astype("float32")))
+    loss = yolo.YoloV1Loss(SPEC)
     terms = loss.terms(target, pred)
     assert set(terms) == set(yolo.LOSS_TERMS)
     assert float(loss(target, pred)) == pytest.approx(
@@ -202,14 +202,141 @@ def test_the_loss_is_the_sum_of_its_terms_averaged_over_the_batch():
 
 
 def test_loss_config_round_trip_and_bad_arguments():
-    loss = yolo.YoloV1Loss(4, 2, 3, lambda_coord=3.0, confidence_target="one")
+    loss = yolo.YoloV1Loss(SPEC, lambda_coord=3.0, confidence_target="one")
     assert yolo.YoloV1Loss.from_config(loss.get_config()).get_config() == loss.get_config()
     with pytest.raises(ValueError, match="Received: lambda_coord=0"):
-        yolo.YoloV1Loss(4, lambda_coord=0)
+        yolo.YoloV1Loss(SPEC, lambda_coord=0)
     with pytest.raises(ValueError, match="Received: confidence_target='half'"):
-        yolo.YoloV1Loss(4, confidence_target="half")
+        yolo.YoloV1Loss(SPEC, confidence_target="half")
     with pytest.raises(ValueError, match=r"Received: y_pred.shape=\(1, 4, 4, 12\)"):
         loss(np.zeros((1, 4, 4, 8)), np.zeros((1, 4, 4, 12)))
+
+
+# ---------- the spec as one argument, and the older three-size form ----------
+
+# What YoloOutput(4, 2, 3) and YoloV1Loss(4, 2, 3, lambda_coord=3.0, confidence_target="one")
+# wrote as their config before they took a YoloSpec: saved .keras files hold it.
+OLD_OUTPUT_CONFIG = {
+    "name": "yolo_output",
+    "trainable": True,
+    "dtype": {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": "float32"},
+        "registered_name": None,
+    },
+    "grid_size": 4,
+    "boxes_per_cell": 2,
+    "num_classes": 3,
+}
+OLD_LOSS_CONFIG = {
+    "name": "yolo_v1_loss",
+    "reduction": "sum_over_batch_size",
+    "grid_size": 4,
+    "boxes_per_cell": 2,
+    "num_classes": 3,
+    "lambda_coord": 3.0,
+    "lambda_noobj": 0.5,
+    "confidence_target": "one",
+}
+
+
+def test_layer_and_loss_take_a_spec_or_the_older_three_sizes():
+    x = np.random.default_rng(6).normal(size=(2, 208)).astype("float32")
+    forms = [
+        yolo.YoloOutput(SPEC),
+        yolo.YoloOutput(spec=SPEC),
+        yolo.YoloOutput(4, 2, 3),  # as notebook 07 calls it
+        yolo.YoloOutput(grid_size=4, boxes_per_cell=2, num_classes=3),
+    ]
+    for layer in forms:
+        assert layer.spec == SPEC
+        np.testing.assert_array_equal(layer(x), forms[0](x))
+    assert yolo.YoloOutput(4).spec == yolo.YoloSpec(4, 2, 10)  # the old defaults
+    target, perfect = one_object()
+    for loss in [
+        yolo.YoloV1Loss(SPEC),
+        yolo.YoloV1Loss(4, 2, 3),
+        yolo.YoloV1Loss(grid_size=4, num_classes=3),
+    ]:
+        assert loss.spec == SPEC
+        assert float(loss(target, perfect)) == pytest.approx(0.0, abs=1e-6)
+    assert (
+        yolo.YoloV1Loss(4, 2, 3, 3.0, 0.25, "one").get_config()
+        == yolo.YoloV1Loss(SPEC, lambda_coord=3.0, lambda_noobj=0.25, confidence_target="one").get_config()
+    )
+
+
+@pytest.mark.parametrize("cls", [yolo.YoloOutput, yolo.YoloV1Loss])
+def test_layer_and_loss_reject_a_spec_and_sizes_together_or_none(cls):
+    with pytest.raises(ValueError, match=r"not both\. Received: spec=YoloSpec\(.*boxes_per_cell=2"):
+        cls(SPEC, 2)
+    with pytest.raises(ValueError, match="not both"):
+        cls(SPEC, grid_size=4)
+    with pytest.raises(ValueError, match="Received: spec=4, grid_size=4"):
+        cls(4, grid_size=4)
+    with pytest.raises(ValueError, match="Received: spec=None"):
+        cls()
+    with pytest.raises(ValueError, match="Received: grid_size=0"):
+        cls(0, 2, 3)
+    with pytest.raises(ValueError, match="Received: num_classes=0"):
+        cls(grid_size=4, num_classes=0)
+
+
+def test_configs_hold_the_spec_and_round_trip():
+    layer, loss = yolo.YoloOutput(SPEC), yolo.YoloV1Loss(SPEC, lambda_coord=3.0, confidence_target="one")
+    spec_dict = {"grid_size": 4, "boxes_per_cell": 2, "num_classes": 3}
+    assert layer.get_config()["spec"] == spec_dict and loss.get_config()["spec"] == spec_dict
+    assert "grid_size" not in layer.get_config() and "grid_size" not in loss.get_config()
+    for obj in (layer, loss):
+        again = type(obj).from_config(obj.get_config())
+        assert again.spec == SPEC and again.get_config() == obj.get_config()
+        revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
+        assert type(revived) is type(obj) and revived.get_config() == obj.get_config()
+
+
+def test_configs_written_before_the_spec_still_load():
+    layer = yolo.YoloOutput.from_config(OLD_OUTPUT_CONFIG)
+    assert layer.spec == SPEC and layer.get_config() == yolo.YoloOutput(SPEC, name="yolo_output").get_config()
+    loss = yolo.YoloV1Loss.from_config(OLD_LOSS_CONFIG)
+    assert loss.get_config() == yolo.YoloV1Loss(SPEC, lambda_coord=3.0, confidence_target="one").get_config()
+    for cls, config in [(yolo.YoloOutput, OLD_OUTPUT_CONFIG), (yolo.YoloV1Loss, OLD_LOSS_CONFIG)]:
+        serialized = {
+            "module": "tfcourse.yolo",
+            "class_name": cls.__name__,
+            "config": config,
+            "registered_name": f"tfcourse>{cls.__name__}",
+        }
+        assert keras.saving.deserialize_keras_object(serialized).spec == SPEC
+
+
+def test_a_keras_file_saved_with_the_older_configs_still_loads(tmp_path):
+    import json
+    import zipfile
+
+    inputs = keras.Input((208,))
+    model = keras.Model(inputs, yolo.YoloOutput(SPEC)(keras.layers.Dense(208)(inputs)))
+    model.compile("adam", yolo.YoloV1Loss(SPEC, lambda_coord=3.0, confidence_target="one"))
+    new_file, old_file = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new_file)
+    # Rewrite the file's config as the code before the spec wrote it: three sizes, no `spec`.
+    with zipfile.ZipFile(new_file) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    config = json.loads(members["config.json"])
+    output = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "YoloOutput")
+    for inner in (output["config"], config["compile_config"]["loss"]["config"]):
+        inner.update(inner.pop("spec"))
+    assert output["config"]["grid_size"] == 4 and "spec" not in json.dumps(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(old_file, "w") as target:
+        for name, data in members.items():
+            target.writestr(name, data)
+
+    loaded = keras.saving.load_model(old_file)
+    x = np.random.default_rng(7).normal(size=(2, 208)).astype("float32")
+    np.testing.assert_array_equal(loaded(x), model(x))
+    assert loaded.layers[-1].spec == SPEC
+    assert loaded.loss.get_config() == model.loss.get_config()
 
 
 def test_overfitting_one_small_batch_cuts_the_loss_by_a_large_factor():
@@ -221,8 +348,8 @@ def test_overfitting_one_small_batch_cuts_the_loss_by_a_large_factor():
     inputs = keras.Input((16, 16, 1))
     x = keras.layers.Flatten()(inputs)
     x = keras.layers.Dense(64, activation="relu")(x)
-    model = keras.Model(inputs, yolo.YoloOutput(4, 2, 3)(keras.layers.Dense(4 * 4 * 13)(x)))
-    model.compile(keras.optimizers.Adam(3e-3), yolo.YoloV1Loss(4, 2, 3))
+    model = keras.Model(inputs, yolo.YoloOutput(SPEC)(keras.layers.Dense(4 * 4 * 13)(x)))
+    model.compile(keras.optimizers.Adam(3e-3), yolo.YoloV1Loss(SPEC))
     batch = tf.data.Dataset.from_tensors((images, target)).repeat()
     first = float(model.evaluate(images, target, verbose=0))
     model.fit(batch, steps_per_epoch=150, epochs=1, shuffle=False, verbose=0)
@@ -245,6 +372,56 @@ def test_decode_predictions_inverts_perfect_predictions():
 def test_decode_predictions_rejects_a_wrong_shape():
     with pytest.raises(ValueError, match=r"Received: predictions.shape=\(4, 4, 13\)"):
         yolo.decode_predictions(np.zeros((4, 4, 13)), SPEC)
+
+
+def detect_decoding_twice(
+    predictions, spec, score_threshold=0.2, iou_threshold=0.5, max_detections=100, box_format="rel_xyxy"
+):
+    """``yolo.detect`` as it was written first: decoded in ``box_format`` and again in corners for NMS."""
+    from tfcourse import detection
+
+    decoded = yolo.decode_predictions(predictions, spec, box_format)
+    corners = yolo.decode_predictions(predictions, spec, "rel_xyxy")["boxes"]
+    results = []
+    for boxes, xyxy, scores, classes in zip(decoded["boxes"], corners, decoded["scores"], decoded["classes"]):
+        keep = detection.batched_non_max_suppression(
+            xyxy, scores, classes, iou_threshold, score_threshold, max_detections, "rel_xyxy"
+        )
+        results.append({"boxes": boxes[keep], "scores": scores[keep], "classes": classes[keep]})
+    return results
+
+
+@pytest.mark.parametrize("box_format", ["rel_xyxy", "rel_yxyx", "rel_xywh", "rel_cxcywh"])
+def test_detect_decodes_once_and_finds_exactly_what_decoding_twice_found(box_format):
+    rng = np.random.default_rng(8)
+    for spec, batch in [(SPEC, 6), (yolo.YoloSpec(7, 2, 10), 3), (yolo.YoloSpec(3, 3, 1), 4)]:
+        raw = rng.normal(0, 2, (batch, *spec.prediction_shape)).astype("float32")
+        pred = np.array(yolo.YoloOutput(spec)(raw))
+        pred[0] = 0  # an image where nothing scores: an empty result
+        for threshold, nms_iou, most in [(0.2, 0.5, 100), (0.01, 0.3, 100), (0.05, 0.7, 3)]:
+            got = yolo.detect(pred, spec, threshold, nms_iou, most, box_format)
+            expected = detect_decoding_twice(pred, spec, threshold, nms_iou, most, box_format)
+            assert len(got) == len(expected) == batch
+            for g, e in zip(got, expected):
+                assert set(g) == {"boxes", "scores", "classes"}
+                for key in g:
+                    assert g[key].dtype == e[key].dtype and g[key].shape == e[key].shape, key
+                    if key == "boxes" and box_format == "rel_cxcywh":
+                        # Decoding straight into centres skipped the trip through corners, whose
+                        # (x1 + x2) / 2 and x2 - x1 round differently: equal to float32 resolution.
+                        np.testing.assert_allclose(g[key], e[key], rtol=0, atol=1e-7, err_msg=key)
+                    else:
+                        np.testing.assert_array_equal(g[key], e[key], err_msg=key)
+            assert len(got[0]["scores"]) == 0 and got[0]["boxes"].shape == (0, 4)
+            assert sum(len(d["scores"]) for d in got) > batch  # several per image on average
+
+
+def test_detect_rejects_pixel_and_unknown_formats():
+    pred = np.zeros((1, *SPEC.prediction_shape), "float32")
+    with pytest.raises(ValueError, match="Received: box_format='xyxy'"):
+        yolo.detect(pred, SPEC, box_format="xyxy")
+    with pytest.raises(ValueError, match="Received: box_format='xyhw'"):
+        yolo.detect(pred, SPEC, box_format="xyhw")
 
 
 # ---------- the loss against a plain-loop reference written from the paper ----------
@@ -360,7 +537,10 @@ def test_loss_matches_the_papers_equation_written_with_loops(s, b, c, batch, fil
     pred = random_predictions(rng, target, b, c)
     lambda_coord, lambda_noobj = rng.uniform(0.5, 6), rng.uniform(0.1, 1)
     loss = yolo.YoloV1Loss(
-        s, b, c, lambda_coord=lambda_coord, lambda_noobj=lambda_noobj, confidence_target=confidence
+        yolo.YoloSpec(s, b, c),
+        lambda_coord=lambda_coord,
+        lambda_noobj=lambda_noobj,
+        confidence_target=confidence,
     )
     expected = reference_yolo_v1_loss(target, pred, s, b, c, lambda_coord, lambda_noobj, confidence)
 
@@ -416,7 +596,7 @@ def test_loss_on_encoded_scenes_matches_the_reference():
         target = np.stack([np.asarray(yolo.encode_targets(bx, lab, spec, "rel_xyxy")) for bx, lab in scenes])
         pred = random_predictions(rng, target, b, c)
         expected = reference_yolo_v1_loss(target, pred, s, b, c)
-        got = yolo.YoloV1Loss(s, b, c).terms(target, pred)
+        got = yolo.YoloV1Loss(spec).terms(target, pred)
         for term in yolo.LOSS_TERMS:
             np.testing.assert_allclose(
                 got[term], [e[term] for e in expected], rtol=1e-4, atol=1e-5, err_msg=term
@@ -429,7 +609,7 @@ def test_a_tie_between_predictors_makes_the_first_one_responsible():
     target[0, 1, 0] = [0.5, 0.5, 0.4, 0.4, 1, 1]
     pred = np.zeros((1, 2, 2, 11), "float32")
     pred[0, 1, 0] = [0.6, 0.5, 0.4, 0.4, 0.7, 0.6, 0.5, 0.4, 0.4, 0.7, 1.0]
-    loss = yolo.YoloV1Loss(2, 2, 1)
+    loss = yolo.YoloV1Loss(yolo.YoloSpec(2, 2, 1))
     terms = {k: float(v[0]) for k, v in loss.terms(target, pred).items()}
     assert terms["no_object"] == pytest.approx(0.5 * 0.7**2, rel=1e-5)
     # Neither overlaps the truth (IoU 0 for both): the first is still the responsible one.
@@ -447,7 +627,7 @@ def test_the_iou_confidence_target_is_a_constant_for_the_gradient():
     rng = np.random.default_rng(5)
     target = random_targets(rng, 2, 3, 3, 0.6)
     pred = tf.Variable(random_predictions(rng, target, 2, 3))
-    loss = yolo.YoloV1Loss(3, 2, 3)
+    loss = yolo.YoloV1Loss(yolo.YoloSpec(3, 2, 3))
     with tf.GradientTape() as tape:
         term = tf.reduce_sum(loss.terms(target, pred)["object"])
     grad = tape.gradient(term, pred).numpy().reshape(2, 3, 3, -1)

@@ -75,6 +75,41 @@ class YoloSpec:
         return (self.grid_size, self.grid_size, 5 + self.num_classes)
 
 
+def _spec_argument(owner: str, spec, boxes_per_cell, num_classes, grid_size) -> YoloSpec:
+    """The ``YoloSpec`` a layer or loss was given, or the one its three sizes make.
+
+    ``spec`` is a :class:`YoloSpec`; the older form, three sizes ``(grid_size, boxes_per_cell,
+    num_classes)`` by position or keyword, still works (notebooks and saved ``.keras`` files use it).
+    """
+    if isinstance(spec, YoloSpec):
+        if (boxes_per_cell, num_classes, grid_size) != (None, None, None):
+            raise ValueError(
+                f"{owner} takes a `YoloSpec` or the sizes, not both. Received: spec={spec}, "
+                f"grid_size={grid_size!r}, boxes_per_cell={boxes_per_cell!r}, num_classes={num_classes!r}"
+            )
+        return spec
+    if spec is not None and grid_size is not None:
+        raise ValueError(f"{owner} got the grid size twice. Received: spec={spec!r}, grid_size={grid_size!r}")
+    grid_size = spec if grid_size is None else grid_size
+    if grid_size is None:
+        raise ValueError(f"{owner} needs a `YoloSpec` (or a grid size). Received: spec=None")
+    defaults = YoloSpec()
+    return YoloSpec(
+        grid_size,
+        defaults.boxes_per_cell if boxes_per_cell is None else boxes_per_cell,
+        defaults.num_classes if num_classes is None else num_classes,
+    )
+
+
+def _config_with_spec(config: dict) -> dict:
+    """A ``get_config()`` dict with its ``spec`` made a :class:`YoloSpec` again (older configs hold
+    ``grid_size``, ``boxes_per_cell`` and ``num_classes`` instead, which the constructor takes as they are)."""
+    config = dict(config)
+    if isinstance(config.get("spec"), dict):
+        config["spec"] = YoloSpec(**config["spec"])
+    return config
+
+
 def _check_last_axis(name: str, tensor, size: int, rank: int | None = None) -> None:
     shape = tuple(tensor.shape)
     if (rank is not None and len(shape) != rank) or shape[-1] != size:
@@ -216,9 +251,8 @@ class YoloOutput(keras.layers.Layer):
     root of the size, which the loss compares), the class scores through a softmax (probabilities).
 
     Args:
-        grid_size: ``S``.
-        boxes_per_cell: ``B``.
-        num_classes: ``C``.
+        spec: the grid (:class:`YoloSpec`). The older form ``YoloOutput(grid_size, boxes_per_cell,
+            num_classes)`` still works.
 
     Input shape:
         ``(batch, S, S, B*5 + C)`` (a 1x1 convolution's output) or ``(batch, S*S*(B*5 + C))`` (a
@@ -228,15 +262,23 @@ class YoloOutput(keras.layers.Layer):
         ``(batch, S, S, B*5 + C)``.
 
     Example:
-    >>> layer = YoloOutput(grid_size=7, boxes_per_cell=2, num_classes=20)
+    >>> layer = YoloOutput(YoloSpec(grid_size=7, boxes_per_cell=2, num_classes=20))
     >>> out = layer(keras.ops.zeros((1, 7 * 7 * 30)))
     >>> tuple(out.shape), np.asarray(out[0, 0, 0, :5]).tolist(), round(float(out[0, 0, 0, 10]), 2)
     ((1, 7, 7, 30), [0.5, 0.5, 0.25, 0.25, 0.5], 0.05)
     """
 
-    def __init__(self, grid_size: int, boxes_per_cell: int = 2, num_classes: int = 10, **kwargs):
+    def __init__(
+        self,
+        spec: YoloSpec | int | None = None,
+        boxes_per_cell: int | None = None,
+        num_classes: int | None = None,
+        *,
+        grid_size: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.spec = YoloSpec(grid_size, boxes_per_cell, num_classes)
+        self.spec = _spec_argument("YoloOutput", spec, boxes_per_cell, num_classes, grid_size)
 
     def build(self, input_shape):
         size = int(np.prod(self.spec.prediction_shape))
@@ -263,12 +305,11 @@ class YoloOutput(keras.layers.Layer):
         return (input_shape[0], *self.spec.prediction_shape)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "grid_size": self.spec.grid_size,
-            "boxes_per_cell": self.spec.boxes_per_cell,
-            "num_classes": self.spec.num_classes,
-        }
+        return {**super().get_config(), "spec": dataclasses.asdict(self.spec)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_config_with_spec(config))
 
 
 def yolo_v1_loss_terms(
@@ -352,16 +393,15 @@ class YoloV1Loss(keras.losses.Loss):
     """The YOLO v1 loss: the sum of :func:`yolo_v1_loss_terms`, per image, averaged over the batch.
 
     Args:
-        grid_size: ``S``.
-        boxes_per_cell: ``B``.
-        num_classes: ``C``.
+        spec: the grid (:class:`YoloSpec`). The older form ``YoloV1Loss(grid_size, boxes_per_cell,
+            num_classes, ...)`` still works.
         lambda_coord: weight of the box terms (5 in the paper).
         lambda_noobj: weight of the no-object confidences (0.5 in the paper).
         confidence_target: ``"iou"`` (the paper) or ``"one"``.
 
     Example:
     >>> spec = YoloSpec(grid_size=2, boxes_per_cell=2, num_classes=3)
-    >>> loss = YoloV1Loss(2, 2, 3)
+    >>> loss = YoloV1Loss(spec)
     >>> target = encode_targets([[0.1, 0.1, 0.4, 0.3]], [1], spec, "rel_xyxy")[None]  # (1, 2, 2, 8)
     >>> perfect = np.zeros((1, 2, 2, 13), "float32")
     >>> perfect[..., :4] = target[..., :4]; perfect[..., 4] = target[..., 4]; perfect[..., 10:] = target[..., 5:]
@@ -373,17 +413,19 @@ class YoloV1Loss(keras.losses.Loss):
 
     def __init__(
         self,
-        grid_size: int,
-        boxes_per_cell: int = 2,
-        num_classes: int = 10,
+        spec: YoloSpec | int | None = None,
+        boxes_per_cell: int | None = None,
+        num_classes: int | None = None,
         lambda_coord: float = 5.0,
         lambda_noobj: float = 0.5,
         confidence_target: str = "iou",
         name: str = "yolo_v1_loss",
+        *,
+        grid_size: int | None = None,
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.spec = YoloSpec(grid_size, boxes_per_cell, num_classes)
+        self.spec = _spec_argument("YoloV1Loss", spec, boxes_per_cell, num_classes, grid_size)
         self.lambda_coord = _checks.positive_float("lambda_coord", lambda_coord)
         self.lambda_noobj = _checks.positive_float("lambda_noobj", lambda_noobj)
         self.confidence_target = _checks.one_of("confidence_target", confidence_target, ("iou", "one"))
@@ -416,13 +458,15 @@ class YoloV1Loss(keras.losses.Loss):
     def get_config(self):
         return {
             **super().get_config(),
-            "grid_size": self.spec.grid_size,
-            "boxes_per_cell": self.spec.boxes_per_cell,
-            "num_classes": self.spec.num_classes,
+            "spec": dataclasses.asdict(self.spec),
             "lambda_coord": self.lambda_coord,
             "lambda_noobj": self.lambda_noobj,
             "confidence_target": self.confidence_target,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_config_with_spec(config))
 
 
 def decode_predictions(predictions, spec: YoloSpec, box_format: str = "rel_xyxy") -> dict[str, np.ndarray]:
@@ -470,6 +514,17 @@ def detect(
 ) -> list[dict[str, np.ndarray]]:
     """Predictions -> final detections per image: decode, drop low scores, non-max suppression per class.
 
+    The predictions are decoded once, into corners for the suppression; the boxes kept are then
+    converted to ``box_format``.
+
+    Args:
+        predictions: ``(batch, S, S, B*5 + C)`` (:class:`YoloOutput`).
+        spec: the grid.
+        score_threshold: boxes scoring below it are dropped before the suppression.
+        iou_threshold: of two boxes of one class overlapping more than this, the lower-scoring goes.
+        max_detections: at most this many per image.
+        box_format: a normalised format of :data:`tfcourse.boxes.FORMATS` for the returned boxes.
+
     Returns:
         One dict per image, ``{"boxes": (K, 4), "scores": (K,), "classes": (K,)}``, highest score first.
 
@@ -482,12 +537,16 @@ def detect(
     >>> found["boxes"].astype(float).round(3).tolist(), found["scores"].astype(float).round(3).tolist(), found["classes"].tolist()
     ([[0.05, 0.05, 0.45, 0.45]], [0.9], [0])
     """
-    decoded = decode_predictions(predictions, spec, box_format)
-    corners = decode_predictions(predictions, spec, "rel_xyxy")["boxes"]  # for NMS, whatever the format
+    if not box_utils.is_relative(box_format):
+        raise ValueError(
+            f"`detect` returns normalised boxes (a 'rel_' format). Received: box_format={box_format!r}"
+        )
+    decoded = decode_predictions(predictions, spec, "rel_xyxy")  # corners for NMS; converted once kept
     results = []
-    for boxes, xyxy, scores, classes in zip(decoded["boxes"], corners, decoded["scores"], decoded["classes"]):
+    for xyxy, scores, classes in zip(decoded["boxes"], decoded["scores"], decoded["classes"]):
         keep = detection.batched_non_max_suppression(
             xyxy, scores, classes, iou_threshold, score_threshold, max_detections, "rel_xyxy"
         )
-        results.append({"boxes": boxes[keep], "scores": scores[keep], "classes": classes[keep]})
+        boxes = np.asarray(box_utils.convert_format(xyxy[keep], "rel_xyxy", box_format))  # (K, 4)
+        results.append({"boxes": boxes, "scores": scores[keep], "classes": classes[keep]})
     return results
