@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import pytest
 
-from tfcourse.config import notebook_budget
+from tfcourse.config import get_profile, notebook_budget
 
 # What the course-building tools write (executed notebooks, student versions, decks): never
 # collected, even by `pytest .`. Only this top-level build/; tfcourse/build/ and tests/build/ are source.
@@ -31,7 +31,7 @@ _budgets: dict[str, float | None] = {}
 
 def _budget_for(path: str) -> float | None:
     if path not in _budgets:
-        budget = notebook_budget(path, os.environ.get("TFCOURSE_PROFILE"))
+        budget = notebook_budget(path)  # in the current profile (tfcourse.config.get_profile)
         _budgets[path] = None if budget is None else budget * _budget_scale()
     return _budgets[path]
 
@@ -62,7 +62,7 @@ def pytest_runtest_call(item):
         if budget is not None and _elapsed[path] > budget:
             pytest.fail(
                 f"{os.path.basename(path)} has run {_elapsed[path]:.0f} s, over its "
-                f"{os.environ.get('TFCOURSE_PROFILE', 'full')} budget of {budget:.0f} s "
+                f"{get_profile()} budget of {budget:.0f} s "
                 f"(metadata tfcourse.budget_s); this cell pushed it over.",
                 pytrace=False,
             )
