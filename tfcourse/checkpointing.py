@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfcourse.layers import _checks
+from tfcourse import checks
 from tfcourse.training import make_train_step
 
 
@@ -124,8 +124,8 @@ class CheckpointedTrainer:
                 "`iterator` must be a tf.data iterator, e.g. `iter(dataset)`, so that its position "
                 f"can be checkpointed. Received: iterator={iterator!r}"
             )
-        self.max_to_keep = _checks.positive_int("max_to_keep", max_to_keep)
-        self.save_every = _checks.positive_int("save_every", save_every)
+        self.max_to_keep = checks.positive_int("max_to_keep", max_to_keep)
+        self.save_every = checks.positive_int("save_every", save_every)
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.directory = Path(directory)
         self.iterator = iterator

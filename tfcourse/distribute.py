@@ -97,7 +97,7 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from tfcourse.layers import _checks
+from tfcourse import checks
 
 
 def split_cpu(n: int) -> list[tf.config.LogicalDevice]:
@@ -129,7 +129,7 @@ def split_cpu(n: int) -> list[tf.config.LogicalDevice]:
     >>> split_cpu(len(devices)) == devices  # already what was asked for: nothing to change
     True
     """
-    _checks.positive_int("n", n)
+    checks.positive_int("n", n)
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
@@ -224,7 +224,7 @@ def global_batch_size(strategy: tf.distribute.Strategy, per_replica: int) -> int
     >>> global_batch_size(tf.distribute.get_strategy(), 32)  # the default strategy: one replica
     32
     """
-    _checks.positive_int("per_replica", per_replica)
+    checks.positive_int("per_replica", per_replica)
     return per_replica * strategy.num_replicas_in_sync
 
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import keras
 
-from tfcourse.layers import ClassifierHead, ConvBlock, _checks
+from tfcourse import checks
+from tfcourse.layers import ClassifierHead, ConvBlock
 
 
 def fashion_cnn(
@@ -46,7 +47,7 @@ def fashion_cnn(
     """
     if not filters:
         raise ValueError(f"`filters` needs at least one entry. Received: filters={filters!r}")
-    _checks.positive_int("hidden_units", hidden_units)
+    checks.positive_int("hidden_units", hidden_units)
     inputs = keras.Input(input_shape, name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
     for i, f in enumerate(filters):

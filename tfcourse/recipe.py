@@ -17,7 +17,7 @@ import keras
 from keras import ops
 
 from tfcourse import _keras_private as private
-from tfcourse.layers import _checks
+from tfcourse import checks
 
 
 def _unit_interval(name: str, value) -> float:
@@ -83,9 +83,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         name: str = "OneCycle",
     ):
         super().__init__()
-        self.peak = _checks.positive_float("peak", peak)
-        self.total_steps = _checks.positive_int("total_steps", total_steps)
-        self.warmup_fraction = _checks.rate("warmup_fraction", warmup_fraction)
+        self.peak = checks.positive_float("peak", peak)
+        self.total_steps = checks.positive_int("total_steps", total_steps)
+        self.warmup_fraction = checks.rate("warmup_fraction", warmup_fraction)
         self.start_factor = _unit_interval("start_factor", start_factor)
         self.end_factor = _unit_interval("end_factor", end_factor)
         self.name = name
@@ -181,7 +181,7 @@ def recipe_optimizer(
             "Received an invalid value for `weight_decay`, expected a non-negative float. "
             f"Received: weight_decay={weight_decay!r}"
         )
-    ema_momentum = _checks.rate("ema_momentum", ema_momentum)
+    ema_momentum = checks.rate("ema_momentum", ema_momentum)
     schedule = OneCycle(
         peak_lr,
         total_steps,
@@ -263,7 +263,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.label_smoothing = _checks.rate("label_smoothing", label_smoothing)
+        self.label_smoothing = checks.rate("label_smoothing", label_smoothing)
         self.from_logits = bool(from_logits)
 
     def call(self, y_true, y_pred):
@@ -311,7 +311,7 @@ def set_batch_norm_momentum(model: keras.layers.Layer, momentum: float) -> int:
     >>> set_batch_norm_momentum(model, 0.9)
     3
     """
-    momentum = _checks.rate("momentum", momentum)
+    momentum = checks.rate("momentum", momentum)
     changed = 0
     for layer in [model, *private.sublayers(model, recursive=True)]:
         if isinstance(layer, keras.layers.BatchNormalization):

@@ -19,9 +19,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfcourse import checks
 from tfcourse._keras_private import sublayers
 from tfcourse.config import PATHS
-from tfcourse.layers import ClassifierHead, ConvBlock, _checks
+from tfcourse.layers import ClassifierHead, ConvBlock
 
 # Tops and a bag and sneakers for the source; the target keeps look-alikes of them (coat and shirt
 # are tops, sandal and ankle boot are shoes) plus trousers, which the source never saw.
@@ -64,7 +65,7 @@ def few_per_class(labels: np.ndarray, per_class: int, seed: int = 0) -> np.ndarr
     >>> np.bincount(labels[small]).tolist(), set(small) <= set(large)
     ([2, 2], True)
     """
-    _checks.positive_int("per_class", per_class)
+    checks.positive_int("per_class", per_class)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     chosen = []
@@ -102,7 +103,7 @@ def block_cnn(
     >>> model.output_shape, feature_extractor(model).output_shape
     ((None, 5), (None, 4, 4, 32))
     """
-    _checks.positive_int("width", width)
+    checks.positive_int("width", width)
     inputs = keras.Input(tuple(input_shape), name="image")
     x = inputs
     for i, (factor, rate) in enumerate(((1, 0.0), (2, 0.1), (4, 0.1))):
@@ -185,7 +186,7 @@ def train_or_restore(
     """
     from tfcourse.checkpointing import CheckpointedTrainer
 
-    _checks.positive_int("steps", steps)
+    checks.positive_int("steps", steps)
     directory = Path(directory)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -27,8 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfcourse import boxes as box_utils
-from tfcourse import detection
-from tfcourse.layers import _checks
+from tfcourse import checks, detection
 
 LOSS_TERMS: tuple[str, ...] = ("coord_xy", "coord_wh", "object", "no_object", "class")
 """The five terms of the YOLO v1 loss, in the paper's order."""
@@ -61,7 +60,7 @@ class YoloSpec:
 
     def __post_init__(self):
         for name in ("grid_size", "boxes_per_cell", "num_classes"):
-            _checks.positive_int(name, getattr(self, name))
+            checks.positive_int(name, getattr(self, name))
 
     @property
     def prediction_shape(self) -> tuple[int, int, int]:
@@ -426,9 +425,9 @@ class YoloV1Loss(keras.losses.Loss):
     ):
         super().__init__(name=name, **kwargs)
         self.spec = _spec_argument("YoloV1Loss", spec, boxes_per_cell, num_classes, grid_size)
-        self.lambda_coord = _checks.positive_float("lambda_coord", lambda_coord)
-        self.lambda_noobj = _checks.positive_float("lambda_noobj", lambda_noobj)
-        self.confidence_target = _checks.one_of("confidence_target", confidence_target, ("iou", "one"))
+        self.lambda_coord = checks.positive_float("lambda_coord", lambda_coord)
+        self.lambda_noobj = checks.positive_float("lambda_noobj", lambda_noobj)
+        self.confidence_target = checks.one_of("confidence_target", confidence_target, ("iou", "one"))
 
     def terms(self, y_true, y_pred) -> dict:
         """Each term per image, ``{name: (batch,)}``; see :func:`yolo_v1_loss_terms`."""

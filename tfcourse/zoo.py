@@ -24,7 +24,8 @@ from pathlib import Path
 
 import keras
 
-from tfcourse.layers import ClassifierHead, _checks
+from tfcourse import checks
+from tfcourse.layers import ClassifierHead
 
 WEIGHTS_CHOICES = ("auto", "imagenet", None)
 MOBILENET_V2_ROWS = (96, 128, 160, 192, 224)  # the input sizes MobileNetV2 has weights for
@@ -196,7 +197,7 @@ def load_base(
     entry = _entry(name)
     if weights not in WEIGHTS_CHOICES:
         raise ValueError(f"`weights` must be one of {WEIGHTS_CHOICES}. Received: weights={weights!r}")
-    _checks.positive_int("input_size", input_size)
+    checks.positive_int("input_size", input_size)
     if input_size < entry.min_size:
         raise ValueError(
             f"{name} needs inputs of at least {entry.min_size}x{entry.min_size}; resize the images first. "
@@ -275,7 +276,7 @@ def transfer_model(
     >>> model.input_shape, model.output_shape
     ((None, 28, 28, 1), (None, 5))
     """
-    _checks.positive_int("num_classes", num_classes)
+    checks.positive_int("num_classes", num_classes)
     size = base.model.input_shape[1]
     inputs = keras.Input(tuple(input_shape), name="image")
     x = keras.layers.Resizing(size, size, name="resize")(inputs)  # (B, size, size, C)

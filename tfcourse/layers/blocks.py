@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfcourse.layers import _checks
+from tfcourse import checks
 
 POOLING = (None, "max", "avg")
 
@@ -82,19 +82,19 @@ class ConvBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _checks.positive_int("filters", filters)
-        self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
-        self.strides = _checks.positive_int("strides", strides)
-        self.padding = _checks.one_of("padding", padding, ("same", "valid"))
-        self.repeats = _checks.positive_int("repeats", repeats)
+        self.filters = checks.positive_int("filters", filters)
+        self.kernel_size = checks.positive_int("kernel_size", kernel_size)
+        self.strides = checks.positive_int("strides", strides)
+        self.padding = checks.one_of("padding", padding, ("same", "valid"))
+        self.repeats = checks.positive_int("repeats", repeats)
         self.batch_norm = bool(batch_norm)
-        self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
+        self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.activation = activation
-        self.pooling = _checks.one_of("pooling", pooling, POOLING)
-        self.pool_size = _checks.positive_int("pool_size", pool_size)
-        self.dropout = _checks.rate("dropout", dropout)
+        self.pooling = checks.one_of("pooling", pooling, POOLING)
+        self.pool_size = checks.positive_int("pool_size", pool_size)
+        self.dropout = checks.rate("dropout", dropout)
         self.input_channels = (
-            None if input_channels is None else _checks.positive_int("input_channels", input_channels)
+            None if input_channels is None else checks.positive_int("input_channels", input_channels)
         )
         self.kernel_initializer = kernel_initializer
 
@@ -131,7 +131,7 @@ class ConvBlock(keras.layers.Layer):
         return [getattr(self, name) for name in self._stage_names]
 
     def build(self, input_shape):
-        _checks.input_shape(self.name, input_shape, ranks=(4,), channels=self.input_channels)
+        checks.input_shape(self.name, input_shape, ranks=(4,), channels=self.input_channels)
         self._built_channels = input_shape[-1]
         shape = tuple(input_shape)
         for layer in self.stages:
@@ -139,7 +139,7 @@ class ConvBlock(keras.layers.Layer):
             shape = layer.compute_output_shape(shape)
 
     def call(self, inputs, training=None):
-        _checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
+        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
         x = inputs
         for layer in self.stages:
             x = layer(x, training=training)
@@ -211,11 +211,11 @@ class ClassifierHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_classes = _checks.positive_int("num_classes", num_classes)
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
-        self.pooling = _checks.one_of("pooling", pooling, HEAD_POOLING)
+        self.num_classes = checks.positive_int("num_classes", num_classes)
+        self.hidden_units = tuple(checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.pooling = checks.one_of("pooling", pooling, HEAD_POOLING)
         self.activation = activation
-        self.dropout = _checks.rate("dropout", dropout)
+        self.dropout = checks.rate("dropout", dropout)
         self.output_activation = output_activation
 
         self.pool = {
@@ -239,7 +239,7 @@ class ClassifierHead(keras.layers.Layer):
         return [getattr(self, name) for name in self._stage_names]
 
     def build(self, input_shape):
-        _checks.input_shape(self.name, input_shape, ranks=(2, 4))
+        checks.input_shape(self.name, input_shape, ranks=(2, 4))
         shape = tuple(input_shape)
         if len(shape) == 4:
             self.pool.build(shape)
@@ -249,7 +249,7 @@ class ClassifierHead(keras.layers.Layer):
             shape = layer.compute_output_shape(shape)
 
     def call(self, inputs, training=None):
-        _checks.input_shape(self.name, inputs.shape, ranks=(2, 4))
+        checks.input_shape(self.name, inputs.shape, ranks=(2, 4))
         x = self.pool(inputs) if len(inputs.shape) == 4 else inputs
         for layer in self.stages:
             x = layer(x, training=training)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfcourse.layers import _checks
+from tfcourse import checks
 
 
 @keras.saving.register_keras_serializable(package="tfcourse")
@@ -54,12 +54,12 @@ class DenseBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_layers = _checks.positive_int("num_layers", num_layers)
-        self.growth_rate = _checks.positive_int("growth_rate", growth_rate)
-        self.bottleneck = None if bottleneck is None else _checks.positive_int("bottleneck", bottleneck)
-        self.dropout = _checks.rate("dropout", dropout)
-        self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
-        self.batch_norm_epsilon = _checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
+        self.num_layers = checks.positive_int("num_layers", num_layers)
+        self.growth_rate = checks.positive_int("growth_rate", growth_rate)
+        self.bottleneck = None if bottleneck is None else checks.positive_int("bottleneck", bottleneck)
+        self.dropout = checks.rate("dropout", dropout)
+        self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
+        self.batch_norm_epsilon = checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.kernel_initializer = kernel_initializer
 
         def norm(name):
@@ -106,7 +106,7 @@ class DenseBlock(keras.layers.Layer):
         return [[getattr(self, name) for name in names] for names in self._composite_names]
 
     def build(self, input_shape):
-        _checks.input_shape(self.name, input_shape, ranks=(4,))
+        checks.input_shape(self.name, input_shape, ranks=(4,))
         self._built_channels = input_shape[-1]
         stack = tuple(input_shape)
         for *stages, concat in self.composite:
@@ -118,7 +118,7 @@ class DenseBlock(keras.layers.Layer):
             stack = concat.compute_output_shape([stack, shape])
 
     def call(self, inputs, training=None):
-        _checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
+        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
         stack = inputs
         for *stages, concat in self.composite:
             x = stack
@@ -192,8 +192,8 @@ class TransitionLayer(keras.layers.Layer):
                 f"Received: compression={compression!r}"
             )
         self.compression = float(compression)
-        self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
-        self.batch_norm_epsilon = _checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
+        self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
+        self.batch_norm_epsilon = checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.kernel_initializer = kernel_initializer
         self.norm = keras.layers.BatchNormalization(
             momentum=batch_norm_momentum, epsilon=self.batch_norm_epsilon, name="bn"
@@ -205,7 +205,7 @@ class TransitionLayer(keras.layers.Layer):
         return max(1, int(channels * self.compression))
 
     def build(self, input_shape):
-        _checks.input_shape(self.name, input_shape, ranks=(4,))
+        checks.input_shape(self.name, input_shape, ranks=(4,))
         if input_shape[-1] is None:
             raise ValueError(f"{self.name} needs a known channel count. Received: input_shape={input_shape}")
         self._built_channels = input_shape[-1]
@@ -223,7 +223,7 @@ class TransitionLayer(keras.layers.Layer):
             shape = layer.compute_output_shape(shape)
 
     def call(self, inputs, training=None):
-        _checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
+        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
         x = self.norm(inputs, training=training)
         return self.pool(self.conv(self.act(x)))
 

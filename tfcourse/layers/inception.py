@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from tfcourse.layers import _checks
+from tfcourse import checks
 from tfcourse.layers.blocks import ConvBlock
 
 
 def _optional_positive_int(name: str, value) -> int | None:
-    return None if value is None else _checks.positive_int(name, value)
+    return None if value is None else checks.positive_int(name, value)
 
 
 @keras.saving.register_keras_serializable(package="tfcourse")
@@ -74,14 +74,14 @@ class InceptionModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters_1x1 = _checks.positive_int("filters_1x1", filters_1x1)
-        self.filters_3x3 = _checks.positive_int("filters_3x3", filters_3x3)
-        self.filters_5x5 = _checks.positive_int("filters_5x5", filters_5x5)
+        self.filters_1x1 = checks.positive_int("filters_1x1", filters_1x1)
+        self.filters_3x3 = checks.positive_int("filters_3x3", filters_3x3)
+        self.filters_5x5 = checks.positive_int("filters_5x5", filters_5x5)
         self.reduce_3x3 = _optional_positive_int("reduce_3x3", reduce_3x3)
         self.reduce_5x5 = _optional_positive_int("reduce_5x5", reduce_5x5)
         self.pool_proj = _optional_positive_int("pool_proj", pool_proj)
         self.batch_norm = bool(batch_norm)
-        self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
+        self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.activation = activation
         self.kernel_initializer = kernel_initializer
 
@@ -117,7 +117,7 @@ class InceptionModule(keras.layers.Layer):
         ]
 
     def build(self, input_shape):
-        _checks.input_shape(self.name, input_shape, ranks=(4,))
+        checks.input_shape(self.name, input_shape, ranks=(4,))
         self._built_channels = input_shape[-1]
         outputs = []
         for branch in self.branches:
@@ -129,7 +129,7 @@ class InceptionModule(keras.layers.Layer):
         self.concat.build(outputs)
 
     def call(self, inputs, training=None):
-        _checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
+        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
         outputs = []
         for branch in self.branches:
             x = inputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfcourse.layers import _checks
+from tfcourse import checks
 
 SHORTCUTS = ("auto", "projection", "identity", "none")
 STRIDE_ON = ("1x1", "3x3")
@@ -31,12 +31,12 @@ class _ResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _checks.positive_int("filters", filters)
-        self.strides = _checks.positive_int("strides", strides)
-        self.shortcut = _checks.one_of("shortcut", shortcut, SHORTCUTS)
+        self.filters = checks.positive_int("filters", filters)
+        self.strides = checks.positive_int("strides", strides)
+        self.shortcut = checks.one_of("shortcut", shortcut, SHORTCUTS)
         self.use_bias = bool(use_bias)
-        self.batch_norm_momentum = _checks.rate("batch_norm_momentum", batch_norm_momentum)
-        self.batch_norm_epsilon = _checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
+        self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
+        self.batch_norm_epsilon = checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.add = keras.layers.Add(name="add")
@@ -75,7 +75,7 @@ class _ResidualBlock(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        _checks.input_shape(self.name, input_shape, ranks=(4,))
+        checks.input_shape(self.name, input_shape, ranks=(4,))
         self._built_channels = input_shape[-1]
         shape_changes = self.strides != 1 or input_shape[-1] != self.out_channels
         if self.shortcut == "identity" and shape_changes:
@@ -101,7 +101,7 @@ class _ResidualBlock(keras.layers.Layer):
             self.add.build([shape, main_shape])
 
     def call(self, inputs, training=None):
-        _checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
+        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
         x = inputs
         for layer in self.main:
             x = layer(x, training=training)
@@ -220,8 +220,8 @@ class BottleneckBlock(_ResidualBlock):
 
     def __init__(self, filters: int, strides: int = 1, expansion: int = 4, stride_on: str = "3x3", **kwargs):
         super().__init__(filters, strides, **kwargs)
-        self.expansion = _checks.positive_int("expansion", expansion)
-        self.stride_on = _checks.one_of("stride_on", stride_on, STRIDE_ON)
+        self.expansion = checks.positive_int("expansion", expansion)
+        self.stride_on = checks.one_of("stride_on", stride_on, STRIDE_ON)
         self.out_channels = self.expansion * self.filters
         first_strides, middle_strides = (self.strides, 1) if stride_on == "1x1" else (1, self.strides)
         self._set_main(

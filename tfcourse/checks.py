@@ -1,4 +1,18 @@
-"""Argument and shape checks shared by the course's layers, with Keras-style messages."""
+"""Argument and shape checks with Keras-style messages, shared by the whole package.
+
+Every public class and function of ``tfcourse`` checks its arguments with these, so that bad
+input fails early with one kind of message: the argument's name, what was expected, and
+``Received: name=value``, as Keras's own layers say it. A check returns the value it checked,
+so that it can be used inline: ``self.filters = checks.positive_int("filters", filters)``.
+
+Example:
+>>> positive_int("filters", 32)
+32
+>>> positive_int("filters", 0)
+Traceback (most recent call last):
+...
+ValueError: Received an invalid value for `filters`, expected a positive integer. Received: filters=0
+"""
 
 from __future__ import annotations
 
