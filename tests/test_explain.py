@@ -213,7 +213,7 @@ def test_receptive_field_by_rule_and_by_gradient():
     field = explain.receptive_field(model, "conv2")
     assert field == explain.ReceptiveField(8, 2, 0.5)
     # the gradient of one unit reaches exactly the input pixels of its field
-    features = keras.Model(model.inputs, model.get_layer("conv2").output)
+    features = keras.Model(model.input, model.get_layer("conv2").output)
     weights = model.get_layer("conv1").get_weights()
     model.get_layer("conv1").set_weights([np.abs(weights[0]), np.abs(weights[1]) + 1])  # every path alive
     x = tf.constant(np.random.default_rng(0).random((1, 12, 12, 1)), tf.float32)
@@ -248,7 +248,7 @@ def test_top_patches_are_the_argmax_units_receptive_fields():
     model = small_cnn(size=12)
     images = np.random.default_rng(6).random((20, 12, 12, 1)).astype("float32")
     patches = explain.top_patches(model, images, "conv2", channel=3, k=5)
-    maps = keras.Model(model.inputs, model.get_layer("conv2").output)(images).numpy()[..., 3]  # (N, 6, 6)
+    maps = keras.Model(model.input, model.get_layer("conv2").output)(images).numpy()[..., 3]  # (N, 6, 6)
     best = maps.reshape(20, -1).max(axis=1)
     assert [p.image_index for p in patches] == list(np.argsort(-best)[:5])
     for p in patches:
