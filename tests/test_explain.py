@@ -290,3 +290,23 @@ def test_pointing_game_and_random_pointing():
     noise = rng.random((4000, 10, 10))
     hits = explain.pointing_game(noise, np.tile(boxes[1], (4000, 1)))
     assert abs(hits.mean() - 0.25) < 0.03
+
+
+def test_feature_model_and_spatial_layers():
+    model = small_cnn()
+    assert explain.spatial_layers(model)[1:] == ["conv1", "pool1", "conv2"]
+    x = np.random.default_rng(7).random((2, 12, 12, 1)).astype("float32")
+    features, scores = explain.feature_model(model, "pool1")(x)
+    assert features.shape == (2, 6, 6, 4)
+    np.testing.assert_allclose(scores, model(x), rtol=1e-6)
+
+
+def test_receptive_field_refuses_a_model_that_is_not_a_chain():
+    inputs = keras.Input((8, 8, 1))
+    a = keras.layers.Conv2D(2, 3, padding="same", name="a")(inputs)
+    b = keras.layers.Conv2D(2, 1, name="b")(inputs)
+    added = keras.layers.Add(name="add")([a, b])
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="after")(added))
+    assert explain.receptive_field(model, "a") == explain.ReceptiveField(3, 1, 0.0)
+    with pytest.raises(ValueError, match="'add' has several inputs"):
+        explain.receptive_field(model, "after")
