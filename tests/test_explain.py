@@ -310,3 +310,30 @@ def test_receptive_field_refuses_a_model_that_is_not_a_chain():
     assert explain.receptive_field(model, "a") == explain.ReceptiveField(3, 1, 0.0)
     with pytest.raises(ValueError, match="'add' has several inputs"):
         explain.receptive_field(model, "after")
+
+
+def _spearman_by_definition(a, b):
+    """Spearman's rho in plain Python: rank = 1 + number below + (number equal - 1) / 2, then Pearson."""
+    def ranks(v):
+        return [1 + sum(u < x for u in v) + (sum(u == x for u in v) - 1) / 2 for x in v]
+
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    return cov / (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+
+
+def test_rank_correlation_is_spearman_with_average_ranks_for_ties():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(3, 30))
+        a = rng.integers(0, 4, n).astype(float)  # many ties, as in Grad-CAM's zeros
+        b = np.where(rng.random(n) < 0.3, 0.0, rng.normal(size=n))
+        if len(set(a)) < 2 or len(set(b)) < 2:
+            continue
+        assert explain.rank_correlation(a, b) == pytest.approx(_spearman_by_definition(list(a), list(b)), abs=1e-12)
+    assert explain.rank_correlation(np.arange(6.0).reshape(2, 3), np.exp(np.arange(6.0)).reshape(3, 2)) == 1.0
+    assert explain.rank_correlation([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == -1.0
+    assert np.isnan(explain.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="same number of values"):
+        explain.rank_correlation([1.0, 2.0], [1.0, 2.0, 3.0])

@@ -486,3 +486,36 @@ def random_pointing(boxes: np.ndarray, image_shape: Sequence[int]) -> np.ndarray
     w = np.clip(boxes[:, 2], 0, width) - np.clip(boxes[:, 0], 0, width)
     h = np.clip(boxes[:, 3], 0, height) - np.clip(boxes[:, 1], 0, height)
     return np.clip(w, 0, None) * np.clip(h, 0, None) / (height * width)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of a 1-D array, ties sharing the average of the ranks they span."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    _, tie_group, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return (np.bincount(tie_group, weights=ranks) / counts)[tie_group]
+
+
+def rank_correlation(map_a, map_b) -> float:
+    """Spearman's rank correlation of two maps of the same shape (the randomisation check's measure).
+
+    The Pearson correlation of the two maps' ranks, ties given their average rank (as
+    ``scipy.stats.spearmanr``): 1 when both maps order the pixels alike, whatever their scales.
+    A constant map orders nothing: NaN, as Pearson's correlation of a constant.
+
+    Example:
+    >>> rank_correlation([[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 400.0]])
+    1.0
+    >>> rank_correlation([0.0, 0.0, 1.0, 2.0], [0.0, 1.0, 0.0, 2.0])  # ranks 1.5 1.5 3 4 and 1.5 3 1.5 4
+    0.5
+    """
+    a = np.asarray(map_a, np.float64).ravel()
+    b = np.asarray(map_b, np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(
+            f"`map_a` and `map_b` need the same number of values. Received: {np.shape(map_a)} and {np.shape(map_b)}"
+        )
+    ra, rb = _average_ranks(a) - (len(a) + 1) / 2, _average_ranks(b) - (len(b) + 1) / 2
+    denominator = np.sqrt((ra**2).sum() * (rb**2).sum())
+    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
