@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfcourse import transfer
+from tfcourse.models import block_cnn
 
 
 def test_source_and_target_classes_split_fashion_mnist():
@@ -32,15 +33,6 @@ def test_few_per_class_is_balanced_nested_and_refuses_too_many():
         transfer.few_per_class(labels, 0)
 
 
-def test_feature_extractor_cuts_below_the_head_and_shares_weights():
-    model = transfer.block_cnn(3, width=4)
-    base = transfer.feature_extractor(model)
-    assert base.output_shape == (None, 4, 4, 16)
-    assert base.get_layer("block1") is model.get_layer("block1")
-    with pytest.raises(ValueError, match="Received: head='top'"):
-        transfer.feature_extractor(model, head="top")
-
-
 def test_cache_key_changes_with_any_setting():
     config = {"architecture": "a", "steps": 10}
     assert transfer.cache_key(config) == transfer.cache_key(dict(config))
@@ -63,7 +55,7 @@ def test_train_or_restore_resumes_an_interrupted_run(tmp_path):
 
 
 def test_set_trainable_freezes_batch_norm_so_it_keeps_its_statistics():
-    model = transfer.block_cnn(3, width=4)
+    model = block_cnn(3, width=4)
     transfer.set_trainable(model, ["block3", "head"])
     bn = model.get_layer("block3").stage_bn1
     assert not bn.trainable and model.get_layer("block3").stage_conv1.trainable

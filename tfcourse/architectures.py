@@ -4,7 +4,9 @@ Each builder returns an (untrained) Keras model with the published layer sizes, 
 shapes and parameter count can be checked against the papers and against
 ``keras.applications``. None of them is meant to be trained on a CPU; to count without
 drawing millions of random weights, build them with
-:func:`tfcourse.summary.build_without_weights`.
+:func:`tfcourse.summary.build_without_weights`. Notebook 04 builds every one of them and shows
+the source of :func:`alexnet` and :func:`resnet`; the small networks it trains are in
+:mod:`tfcourse.models`.
 
 | builder | input | parameters | reference |
 | --- | --- | --- | --- |

@@ -5,6 +5,8 @@ from many labels, and a *target* task of the other classes with only a few label
 The source model is trained once with :class:`~tfcourse.checkpointing.CheckpointedTrainer`
 and kept under ``data/models/``, keyed by a hash of everything that shapes it (architecture,
 classes, images, steps, learning rate, seed), so a changed setting never reuses a stale model.
+The networks it trains and cuts are built in :mod:`tfcourse.models` (``block_cnn``,
+``feature_extractor``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import numpy as np
 from tfcourse import checks
 from tfcourse._keras_private import sublayers
 from tfcourse.config import PATHS
-from tfcourse.layers import ClassifierHead, ConvBlock
 
 # Tops and a bag and sneakers for the source; the target keeps look-alikes of them (coat and shirt
 # are tops, sandal and ankle boot are shoes) plus trousers, which the source never saw.
@@ -77,50 +78,6 @@ def few_per_class(labels: np.ndarray, per_class: int, seed: int = 0) -> np.ndarr
             )
         chosen.append(rng.permutation(members)[:per_class])
     return np.sort(np.concatenate(chosen))
-
-
-def block_cnn(
-    num_classes: int,
-    width: int = 16,
-    input_shape: tuple[int, int, int] = (28, 28, 1),
-    dropout: float = 0.2,
-    name: str = "block_cnn",
-) -> keras.Model:
-    """A VGG-style network for notebook 05: three ``ConvBlock``s of two 3x3 convolutions, then a head.
-
-    The blocks follow notebook 04's ``vgg_style`` network; the head differs (global average
-    pooling and one dense layer, where notebook 04 flattens into a hidden layer of 128).
-
-    The blocks are named ``block1`` to ``block3`` (28 -> 14 -> 7 -> 4 pixels, ``width`` to
-    ``4 * width`` channels) and the head ``head`` (global average pooling, dropout, dense), so
-    that transfer learning can cut the network below its head and unfreeze its top blocks
-    by name.
-
-    Example:
-    >>> model = block_cnn(5, width=8)
-    >>> [layer.name for layer in model.layers[1:]]
-    ['block1', 'block2', 'block3', 'head']
-    >>> model.output_shape, feature_extractor(model).output_shape
-    ((None, 5), (None, 4, 4, 32))
-    """
-    checks.positive_int("width", width)
-    inputs = keras.Input(tuple(input_shape), name="image")
-    x = inputs
-    for i, (factor, rate) in enumerate(((1, 0.0), (2, 0.1), (4, 0.1))):
-        x = ConvBlock(width * factor, repeats=2, pooling="max", dropout=rate, name=f"block{i + 1}")(x)
-    outputs = ClassifierHead(num_classes, pooling="avg", dropout=dropout, name="head")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def feature_extractor(model: keras.Model, head: str = "head") -> keras.Model:
-    """The part of ``model`` below the layer named ``head``: the network with its last layer removed.
-
-    The new model shares its layers (and weights) with ``model``.
-    """
-    names = [layer.name for layer in model.layers]
-    if head not in names:
-        raise ValueError(f"`head` must name a layer of the model ({names}). Received: head={head!r}")
-    return keras.Model(model.inputs, model.get_layer(head).input, name=f"{model.name}_base")
 
 
 def cache_key(config: dict) -> str:
@@ -216,6 +173,7 @@ def set_trainable(model: keras.Model, names: Sequence[str] = (), *, batch_norm: 
     ``training=True``, which reaches the inner layers (keras-team/keras#20285).
 
     Example:
+    >>> from tfcourse.models import block_cnn
     >>> model = block_cnn(5, width=4)
     >>> set_trainable(model, ["head"])  # the new head only: (16 + 1) * 5
     85

@@ -268,7 +268,9 @@ def transfer_model(
     ``training=False`` alone does not keep them so in Keras 3), so their statistics stay those
     of ImageNet when the base is unfrozen later. The head is a
     :class:`~tfcourse.layers.ClassifierHead` (global average pooling, dropout, dense) that
-    outputs logits.
+    outputs logits. Notebook 05 trains it on the target task. It lives here, not with the
+    other builders in :mod:`tfcourse.models`, because it is made of the zoo's pieces: a
+    :class:`LoadedBase` and :func:`preprocessing_layers`.
 
     Example:
     >>> base = load_base("MobileNetV2", 32, weights=None, alpha=0.35)
