@@ -8,7 +8,7 @@ LAB_STAMP := $(VENV)/.tfcourse-lab
 KERNEL := python3
 PROFILE ?= full
 
-.PHONY: lab test env data lint clean slides student course
+.PHONY: lab test env data lint clean slides student course record
 
 # Create the virtual environment and install the package with the course-building tools (the
 # `build` extra) and the dev tools, once (again only when pyproject.toml changes).
@@ -62,6 +62,14 @@ student: $(STAMP)
 # notebooks, HTML pages, results.json and the README's results table (results.md).
 course: $(STAMP)
 	$(PY) -m tfcourse course --profile $(PROFILE)
+
+# Execute notebooks in the full profile (all, or make record NOTEBOOKS="notebooks/08_*.ipynb"), merge
+# their status, times and recorded values into the committed results/full.json, and regenerate the
+# README's full-profile table from it.
+NOTEBOOKS ?=
+record: $(STAMP)
+	$(PY) -m tfcourse course --profile full --record results/full.json $(NOTEBOOKS)
+	$(PY) -m tfcourse readme
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfcourse tests scripts notebooks

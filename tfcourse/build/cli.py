@@ -71,6 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     course.add_argument(
         "--table", action="store_true", help="only print the results table of --out/results.json"
     )
+    course.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="also merge this full-profile run into a committed record, e.g. results/full.json",
+    )
+    readme = sub.add_parser("readme", help="regenerate the README's full-profile table from results/full.json")
+    readme.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the README's table is out of date"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -126,7 +136,27 @@ def _run(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"no {path}: run `make course` (python -m tfcourse course) first")
             print(results_table(json.loads(path.read_text())), end="")
             return 0
-        results = run_course(_notebooks(args.notebooks), args.out, profile=args.profile, timeout=args.timeout)
+        if args.record is not None and args.profile != "full":
+            raise ValueError(f"--record keeps full-profile runs only. Received: --profile {args.profile}")
+        notebooks = _notebooks(args.notebooks)
+        results = run_course(notebooks, args.out, profile=args.profile, timeout=args.timeout)
         print(results_table(results), end="")
+        if args.record is not None:
+            from tfcourse.build.record import merge_record
+
+            ran = {p.stem for p in notebooks}  # results.json also keeps earlier runs: record this one only
+            merge_record(
+                {**results, "notebooks": {k: v for k, v in results["notebooks"].items() if k in ran}},
+                args.record,
+            )
+            print(f"recorded in {args.record}; `python -m tfcourse readme` updates the README's table")
         return 0 if all(e["status"] == "ok" for e in results["notebooks"].values()) else 1
+    elif args.command == "readme":
+        from tfcourse.build.record import README_PATH, RECORD_PATH, update_readme
+
+        stale = update_readme(check=args.check)
+        if args.check and stale:
+            print(f"{README_PATH.name} is out of date with {RECORD_PATH}: run `python -m tfcourse readme`")
+            return 1
+        print(f"{README_PATH.name}: table {'updated' if stale else 'up to date'} from {RECORD_PATH}")
     return 0
