@@ -71,7 +71,11 @@ def merge_record(
         ValueError: an entry of ``results`` is not a full-profile run; the record holds only
             those, because the README reports the full profile.
     """
-    wrong = {name: e.get("profile") for name, e in results.get("notebooks", {}).items() if e.get("profile") != "full"}
+    wrong = {
+        name: e.get("profile")
+        for name, e in results.get("notebooks", {}).items()
+        if e.get("profile") != "full"
+    }
     if wrong:
         raise ValueError(
             f"{path.name} records full-profile runs only. Received: {wrong}. "
@@ -111,7 +115,9 @@ def readme_table(record: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for name, entry in record.get("notebooks", {}).items():
-        values = ", ".join(f"{k} {_value(v.get('value'), v.get('unit', ''))}" for k, v in entry["values"].items())
+        values = ", ".join(
+            f"{k} {_value(v.get('value'), v.get('unit', ''))}" for k, v in entry["values"].items()
+        )
         budget = f" of {entry['budget_s']:.0f} s" if entry.get("budget_s") else ""
         status = entry["status"] if entry["status"] == "ok" else f"**{entry['status']}**"
         lines.append(
