@@ -101,7 +101,7 @@ def test_dense_rejects_bad_arguments(cls, kwargs, match):
 
 @pytest.mark.parametrize("layer", [DenseBlock(2, 4), TransitionLayer()])
 def test_dense_rejects_wrong_rank(layer):
-    with pytest.raises(ValueError, match=r"rank 4 .*Received: input_shape=\(2, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"expected ndim=4, found ndim=3\. Full shape received: \(2, 8, 8\)"):
         layer(np.zeros((2, 8, 8), np.float32))
 
 

@@ -84,19 +84,23 @@ def test_conv_block_rejects_bad_arguments(kwargs, match):
         ConvBlock(**kwargs)
 
 
-def test_conv_block_wrong_rank_says_how_to_fix():
+def test_conv_block_wrong_rank_names_the_layer_and_the_rank():
     with pytest.raises(
-        ValueError, match=r"rank 4 \(batch, height, width, channels\).*x\[\.\.\., None\].*\(2, 28, 28\)"
+        ValueError,
+        match=r"layer 'block1'.*expected ndim=4, found ndim=3\. Full shape received: \(2, 28, 28\)",
     ):
-        ConvBlock(8)(np.zeros((2, 28, 28), np.float32))
+        ConvBlock(8, name="block1")(np.zeros((2, 28, 28), np.float32))
 
 
 def test_conv_block_wrong_channel_count():
-    with pytest.raises(ValueError, match=r"configured for 1 input channels.*got 3.*\(2, 28, 28, 3\)"):
-        ConvBlock(8, input_channels=1)(np.zeros((2, 28, 28, 3), np.float32))
+    with pytest.raises(
+        ValueError, match=r"layer 'block1'.*expected axis -1 of input shape to have value 1.*\(2, 28, 28, 3\)"
+    ):
+        ConvBlock(8, input_channels=1, name="block1")(np.zeros((2, 28, 28, 3), np.float32))
+    assert ConvBlock(8, input_channels=1).input_spec.axes == {-1: 1}  # known before build
     block = ConvBlock(8)
     block(np.zeros((1, 8, 8, 1), np.float32))
-    with pytest.raises(ValueError, match="got 3"):
+    with pytest.raises(ValueError, match="to have value 1"):
         block(np.zeros((1, 8, 8, 3), np.float32))
 
 

@@ -124,11 +124,15 @@ def test_identity_shortcut_needs_matching_shapes():
 
 @pytest.mark.parametrize("cls", [ResidualBlock, BottleneckBlock])
 def test_residual_rejects_wrong_rank_and_channels(cls):
-    with pytest.raises(ValueError, match=r"rank 4 .*Received: input_shape=\(2, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"expected ndim=4, found ndim=3\. Full shape received: \(2, 28, 28\)"
+    ):
         cls(8)(np.zeros((2, 28, 28), np.float32))
     block = cls(8)
     block(np.zeros((1, 8, 8, 8), np.float32))
-    with pytest.raises(ValueError, match="got 3"):
+    with pytest.raises(
+        ValueError, match=rf"layer '{block.name}'.*expected axis -1 of input shape to have value 8"
+    ):
         block(np.zeros((1, 8, 8, 3), np.float32))
 
 

@@ -5,22 +5,10 @@ from __future__ import annotations
 import keras
 
 from tfcourse import checks
+from tfcourse.layers import _kernel
+from tfcourse.layers._chain import attach, attached, build_chain, call_chain, image_spec, output_shape
 
 POOLING = (None, "max", "avg")
-
-
-def _attach_stages(owner: keras.layers.Layer, stages: list[keras.layers.Layer]) -> None:
-    """Keep ``stages`` as attributes ``stage_<name>``, in order.
-
-    Keras tracks sub-layers held in a Python list, but ``tf.train.Checkpoint`` does not see
-    them: a checkpoint of the model would silently miss their weights. One attribute per
-    sub-layer is tracked by both.
-    """
-    for layer in stages:
-        setattr(owner, f"stage_{layer.name}", layer)
-    owner._stage_names = tuple(f"stage_{layer.name}" for layer in stages)
-
-
 HEAD_POOLING = ("flatten", "avg", "max")
 
 
@@ -46,8 +34,13 @@ class ConvBlock(keras.layers.Layer):
         pooling: ``None``, ``"max"`` or ``"avg"``.
         pool_size: pooling window and stride.
         dropout: dropout rate after pooling, in [0, 1).
-        input_channels: if given, inputs must have this many channels (checked at build).
-        kernel_initializer: initializer of the convolution kernels.
+        input_channels: if given, inputs must have this many channels (Keras checks it at
+            every call, through the layer's ``input_spec``).
+        kernel_initializer: initializer of the convolution kernels: a name such as
+            ``"he_normal"``, or an object such as ``keras.initializers.HeUniform(seed=3)``
+            (kept, with its seed, by ``get_config`` and ``.keras`` files).
+        kernel_regularizer: regularizer of the convolution kernels, e.g.
+            ``keras.regularizers.L2(1e-4)``; ``None`` for none.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -78,7 +71,8 @@ class ConvBlock(keras.layers.Layer):
         pool_size: int = 2,
         dropout: float = 0.0,
         input_channels: int | None = None,
-        kernel_initializer: str = "he_normal",
+        kernel_initializer: str | keras.initializers.Initializer = "he_normal",
+        kernel_regularizer: str | keras.regularizers.Regularizer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -96,8 +90,11 @@ class ConvBlock(keras.layers.Layer):
         self.input_channels = (
             None if input_channels is None else checks.positive_int("input_channels", input_channels)
         )
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.input_spec = image_spec(self.input_channels)
 
+        next_initializer = _kernel.handout(self.kernel_initializer)
         stages: list[keras.layers.Layer] = []
         for i in range(self.repeats):
             stages.append(
@@ -107,7 +104,8 @@ class ConvBlock(keras.layers.Layer):
                     strides=strides if i == 0 else 1,
                     padding=padding,
                     use_bias=not batch_norm,
-                    kernel_initializer=kernel_initializer,
+                    kernel_initializer=next_initializer(),
+                    kernel_regularizer=self.kernel_regularizer,
                     name=f"conv{i + 1}",
                 )
             )
@@ -123,33 +121,22 @@ class ConvBlock(keras.layers.Layer):
             stages.append(keras.layers.AveragePooling2D(pool_size, padding="same", name="pool"))
         if self.dropout > 0:
             stages.append(keras.layers.Dropout(self.dropout, name="dropout"))
-        _attach_stages(self, stages)
+        self._stage_names = attach(self, stages, prefix="stage_")  # attributes stage_conv1, ...
 
     @property
     def stages(self) -> list[keras.layers.Layer]:
         """The sub-layers in the order they run."""
-        return [getattr(self, name) for name in self._stage_names]
+        return attached(self, self._stage_names)
 
     def build(self, input_shape):
-        checks.input_shape(self.name, input_shape, ranks=(4,), channels=self.input_channels)
-        self._built_channels = input_shape[-1]
-        shape = tuple(input_shape)
-        for layer in self.stages:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        self.input_spec = image_spec(input_shape[-1])  # later calls must keep the channel count
+        build_chain(self.stages, input_shape)
 
     def call(self, inputs, training=None):
-        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
-        x = inputs
-        for layer in self.stages:
-            x = layer(x, training=training)
-        return x
+        return call_chain(self.stages, inputs, training)
 
     def compute_output_shape(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.stages:
-            shape = layer.compute_output_shape(shape)
-        return shape
+        return output_shape(self.stages, input_shape)
 
     def get_config(self):
         return {
@@ -166,7 +153,8 @@ class ConvBlock(keras.layers.Layer):
             "pool_size": self.pool_size,
             "dropout": self.dropout,
             "input_channels": self.input_channels,
-            "kernel_initializer": self.kernel_initializer,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }
 
 
@@ -231,29 +219,26 @@ class ClassifierHead(keras.layers.Layer):
         if self.dropout > 0:
             stages.append(keras.layers.Dropout(self.dropout, name="dropout_out"))
         stages.append(keras.layers.Dense(num_classes, activation=output_activation, name="logits"))
-        _attach_stages(self, stages)
+        self._stage_names = attach(self, stages, prefix="stage_")  # attributes stage_dense1, ...
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, max_ndim=4)  # rank 3: refused in build
 
     @property
     def stages(self) -> list[keras.layers.Layer]:
         """The dense and dropout sub-layers in the order they run (after pooling)."""
-        return [getattr(self, name) for name in self._stage_names]
+        return attached(self, self._stage_names)
+
+    def _chain(self, rank: int) -> list[keras.layers.Layer]:
+        """The sub-layers an input of ``rank`` goes through: 4-D feature maps are pooled first."""
+        return [self.pool, *self.stages] if rank == 4 else self.stages
 
     def build(self, input_shape):
+        # InputSpec cannot say "rank 2 or 4": rank 3 gets past it and is refused here.
         checks.input_shape(self.name, input_shape, ranks=(2, 4))
-        shape = tuple(input_shape)
-        if len(shape) == 4:
-            self.pool.build(shape)
-            shape = self.pool.compute_output_shape(shape)
-        for layer in self.stages:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={-1: input_shape[-1]})
+        build_chain(self._chain(len(input_shape)), input_shape)
 
     def call(self, inputs, training=None):
-        checks.input_shape(self.name, inputs.shape, ranks=(2, 4))
-        x = self.pool(inputs) if len(inputs.shape) == 4 else inputs
-        for layer in self.stages:
-            x = layer(x, training=training)
-        return x
+        return call_chain(self._chain(len(inputs.shape)), inputs, training)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)

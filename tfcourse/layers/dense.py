@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 
 from tfcourse import checks
+from tfcourse.layers import _kernel
+from tfcourse.layers._chain import attach, attached, build_chain, call_chain, image_spec
 
 
 @keras.saving.register_keras_serializable(package="tfcourse")
@@ -26,7 +28,9 @@ class DenseBlock(keras.layers.Layer):
         dropout: dropout rate after each 3x3 convolution, in [0, 1).
         batch_norm_momentum: momentum of the norms' moving statistics.
         batch_norm_epsilon: the norms' epsilon (Keras's DenseNet uses 1.001e-5).
-        kernel_initializer: initializer of the convolution kernels.
+        kernel_initializer: initializer of the convolution kernels, a name or an object (as in
+            :class:`~tfcourse.layers.ConvBlock`).
+        kernel_regularizer: regularizer of the convolution kernels; ``None`` for none.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -50,7 +54,8 @@ class DenseBlock(keras.layers.Layer):
         dropout: float = 0.0,
         batch_norm_momentum: float = 0.9,
         batch_norm_epsilon: float = 1e-3,
-        kernel_initializer: str = "he_normal",
+        kernel_initializer: str | keras.initializers.Initializer = "he_normal",
+        kernel_regularizer: str | keras.regularizers.Regularizer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,7 +65,10 @@ class DenseBlock(keras.layers.Layer):
         self.dropout = checks.rate("dropout", dropout)
         self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.batch_norm_epsilon = checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.input_spec = image_spec()
+        next_initializer = _kernel.handout(self.kernel_initializer)
 
         def norm(name):
             return keras.layers.BatchNormalization(
@@ -73,11 +81,11 @@ class DenseBlock(keras.layers.Layer):
                 kernel_size,
                 padding="same",
                 use_bias=False,
-                kernel_initializer=kernel_initializer,
+                kernel_initializer=next_initializer(),
+                kernel_regularizer=self.kernel_regularizer,
                 name=name,
             )
 
-        # One attribute per sub-layer (not lists): Keras and tf.train.Checkpoint both track them.
         composite = []
         for i in range(1, self.num_layers + 1):
             stages = []
@@ -95,36 +103,32 @@ class DenseBlock(keras.layers.Layer):
             if self.dropout > 0:
                 stages.append(keras.layers.Dropout(self.dropout, name=f"layer{i}_dropout"))
             stages.append(keras.layers.Concatenate(axis=-1, name=f"layer{i}_concat"))
-            for layer in stages:
-                setattr(self, layer.name, layer)
-            composite.append(tuple(layer.name for layer in stages))
+            composite.append(attach(self, stages))  # attributes layer1_bn0, layer1_act0, ...
         self._composite_names = tuple(composite)
 
     @property
     def composite(self) -> list[list[keras.layers.Layer]]:
-        """Each composite layer's sub-layers in the order they run, its concatenation last."""
-        return [[getattr(self, name) for name in names] for names in self._composite_names]
+        """Each composite layer's sub-layers in the order they run, its concatenation last.
+
+        ``.keras`` files store the weights under this property's path (``composite/container/
+        conv2d``, ...), which Keras's saving walks before the attributes: its structure, a list
+        of lists in this order, is part of the file format.
+        """
+        return [attached(self, names) for names in self._composite_names]
 
     def build(self, input_shape):
-        checks.input_shape(self.name, input_shape, ranks=(4,))
-        self._built_channels = input_shape[-1]
+        self.input_spec = image_spec(input_shape[-1])  # later calls must keep the channel count
         stack = tuple(input_shape)
         for *stages, concat in self.composite:
-            shape = stack
-            for layer in stages:
-                layer.build(shape)
-                shape = layer.compute_output_shape(shape)
-            concat.build([stack, shape])
-            stack = concat.compute_output_shape([stack, shape])
+            new = build_chain(stages, stack)
+            concat.build([stack, new])
+            stack = concat.compute_output_shape([stack, new])
 
     def call(self, inputs, training=None):
-        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
         stack = inputs
         for *stages, concat in self.composite:
-            x = stack
-            for layer in stages:
-                x = layer(x, training=training)
-            stack = concat([stack, x])  # (B, H, W, channels + i * growth_rate)
+            new = call_chain(stages, stack, training)  # (B, H, W, growth_rate)
+            stack = concat([stack, new])  # (B, H, W, channels + i * growth_rate)
         return stack
 
     def compute_output_shape(self, input_shape):
@@ -141,7 +145,8 @@ class DenseBlock(keras.layers.Layer):
             "dropout": self.dropout,
             "batch_norm_momentum": self.batch_norm_momentum,
             "batch_norm_epsilon": self.batch_norm_epsilon,
-            "kernel_initializer": self.kernel_initializer,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }
 
 
@@ -157,7 +162,9 @@ class TransitionLayer(keras.layers.Layer):
             ``int(channels * compression)`` filters.
         batch_norm_momentum: momentum of the norm's moving statistics.
         batch_norm_epsilon: the norm's epsilon (Keras's DenseNet uses 1.001e-5).
-        kernel_initializer: initializer of the convolution kernel.
+        kernel_initializer: initializer of the convolution kernel, a name or an object (as in
+            :class:`~tfcourse.layers.ConvBlock`).
+        kernel_regularizer: regularizer of the convolution kernel; ``None`` for none.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -178,7 +185,8 @@ class TransitionLayer(keras.layers.Layer):
         compression: float = 0.5,
         batch_norm_momentum: float = 0.9,
         batch_norm_epsilon: float = 1e-3,
-        kernel_initializer: str = "he_normal",
+        kernel_initializer: str | keras.initializers.Initializer = "he_normal",
+        kernel_regularizer: str | keras.regularizers.Regularizer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -194,7 +202,9 @@ class TransitionLayer(keras.layers.Layer):
         self.compression = float(compression)
         self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.batch_norm_epsilon = checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.input_spec = image_spec()
         self.norm = keras.layers.BatchNormalization(
             momentum=batch_norm_momentum, epsilon=self.batch_norm_epsilon, name="bn"
         )
@@ -204,28 +214,32 @@ class TransitionLayer(keras.layers.Layer):
     def _filters(self, channels: int) -> int:
         return max(1, int(channels * self.compression))
 
+    def _chain(self) -> list[keras.layers.Layer]:
+        """The sub-layers in the order they run (the convolution exists once the layer is built).
+
+        A method, not a property: Keras's saving walks a layer's properties too, and one named
+        ``chain`` would come before ``conv`` and ``norm`` and move their weights in ``.keras`` files.
+        """
+        return [self.norm, self.act, self.conv, self.pool]
+
     def build(self, input_shape):
-        checks.input_shape(self.name, input_shape, ranks=(4,))
+        # A check that InputSpec cannot express: the channel count must be known, not only equal.
         if input_shape[-1] is None:
             raise ValueError(f"{self.name} needs a known channel count. Received: input_shape={input_shape}")
-        self._built_channels = input_shape[-1]
+        self.input_spec = image_spec(input_shape[-1])  # later calls must keep the channel count
         # The convolution's filter count depends on the input's channels, so it is made here.
         self.conv = keras.layers.Conv2D(
             self._filters(input_shape[-1]),
             1,
             use_bias=False,
             kernel_initializer=self.kernel_initializer,
+            kernel_regularizer=self.kernel_regularizer,
             name="conv",
         )
-        shape = tuple(input_shape)
-        for layer in (self.norm, self.act, self.conv, self.pool):
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        build_chain(self._chain(), input_shape)
 
     def call(self, inputs, training=None):
-        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
-        x = self.norm(inputs, training=training)
-        return self.pool(self.conv(self.act(x)))
+        return call_chain(self._chain(), inputs, training)
 
     def compute_output_shape(self, input_shape):
         height, width = (None if d is None else d // 2 for d in tuple(input_shape)[1:3])
@@ -238,5 +252,6 @@ class TransitionLayer(keras.layers.Layer):
             "compression": self.compression,
             "batch_norm_momentum": self.batch_norm_momentum,
             "batch_norm_epsilon": self.batch_norm_epsilon,
-            "kernel_initializer": self.kernel_initializer,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }

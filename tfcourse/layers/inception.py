@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 
 from tfcourse import checks
+from tfcourse.layers import _kernel
+from tfcourse.layers._chain import build_chain, call_chain, image_spec
 from tfcourse.layers.blocks import ConvBlock
 
 
@@ -42,7 +44,9 @@ class InceptionModule(keras.layers.Layer):
             convolutions then have biases).
         batch_norm_momentum: momentum of the norms' moving statistics.
         activation: activation after every convolution.
-        kernel_initializer: initializer of the convolution kernels.
+        kernel_initializer: initializer of the convolution kernels, a name or an object (as in
+            :class:`~tfcourse.layers.ConvBlock`).
+        kernel_regularizer: regularizer of the convolution kernels; ``None`` for none.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -70,7 +74,8 @@ class InceptionModule(keras.layers.Layer):
         batch_norm: bool = False,
         batch_norm_momentum: float = 0.9,
         activation: str | None = "relu",
-        kernel_initializer: str = "he_normal",
+        kernel_initializer: str | keras.initializers.Initializer = "he_normal",
+        kernel_regularizer: str | keras.regularizers.Regularizer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -83,7 +88,10 @@ class InceptionModule(keras.layers.Layer):
         self.batch_norm = bool(batch_norm)
         self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.activation = activation
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.input_spec = image_spec()
+        next_initializer = _kernel.handout(self.kernel_initializer)
 
         def conv(filters, kernel_size, name):
             return ConvBlock(
@@ -92,11 +100,12 @@ class InceptionModule(keras.layers.Layer):
                 batch_norm=batch_norm,
                 batch_norm_momentum=batch_norm_momentum,
                 activation=activation,
-                kernel_initializer=kernel_initializer,
+                kernel_initializer=next_initializer(),
+                kernel_regularizer=self.kernel_regularizer,
                 name=name,
             )
 
-        # One attribute per sub-layer (not lists): Keras and tf.train.Checkpoint both track them.
+        # One attribute per sub-layer, named as the layer: the weights' paths in saved files.
         self.b1_1x1 = conv(filters_1x1, 1, "b1_1x1")
         self.b2_reduce = None if reduce_3x3 is None else conv(reduce_3x3, 1, "b2_reduce")
         self.b2_3x3 = conv(filters_3x3, 3, "b2_3x3")
@@ -117,25 +126,11 @@ class InceptionModule(keras.layers.Layer):
         ]
 
     def build(self, input_shape):
-        checks.input_shape(self.name, input_shape, ranks=(4,))
-        self._built_channels = input_shape[-1]
-        outputs = []
-        for branch in self.branches:
-            shape = tuple(input_shape)
-            for layer in branch:
-                layer.build(shape)
-                shape = layer.compute_output_shape(shape)
-            outputs.append(shape)
-        self.concat.build(outputs)
+        self.input_spec = image_spec(input_shape[-1])  # later calls must keep the channel count
+        self.concat.build([build_chain(branch, input_shape) for branch in self.branches])
 
     def call(self, inputs, training=None):
-        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
-        outputs = []
-        for branch in self.branches:
-            x = inputs
-            for layer in branch:
-                x = layer(x, training=training)
-            outputs.append(x)
+        outputs = [call_chain(branch, inputs, training) for branch in self.branches]
         return self.concat(outputs)  # (B, H, W, f1 + f3 + f5 + pool channels)
 
     def compute_output_shape(self, input_shape):
@@ -159,5 +154,6 @@ class InceptionModule(keras.layers.Layer):
             "batch_norm": self.batch_norm,
             "batch_norm_momentum": self.batch_norm_momentum,
             "activation": self.activation,
-            "kernel_initializer": self.kernel_initializer,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }

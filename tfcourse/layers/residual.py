@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 
 from tfcourse import checks
+from tfcourse.layers import _kernel
+from tfcourse.layers._chain import attach, attached, build_chain, call_chain, image_spec
 
 SHORTCUTS = ("auto", "projection", "identity", "none")
 STRIDE_ON = ("1x1", "3x3")
@@ -13,9 +15,9 @@ STRIDE_ON = ("1x1", "3x3")
 class _ResidualBlock(keras.layers.Layer):
     """What both residual blocks share: ``relu(main(x) + shortcut(x))`` and the shortcut rule.
 
-    Subclasses create the layers of the main path (ending in a batch norm) in ``__init__``
-    with :meth:`_set_main` and set ``self.out_channels``. Every sub-layer is an attribute of
-    its own (not an item of a list), so that ``tf.train.Checkpoint`` tracks it as Keras does.
+    Subclasses set ``self.out_channels`` and create the layers of the main path (ending in a
+    batch norm) in ``__init__`` with :meth:`_set_main`, which keeps each as the attribute of
+    its name (``conv1``, ``bn1``, ...), the weights' paths in saved files.
     """
 
     def __init__(
@@ -27,7 +29,8 @@ class _ResidualBlock(keras.layers.Layer):
         batch_norm_momentum: float = 0.9,
         batch_norm_epsilon: float = 1e-3,
         activation: str = "relu",
-        kernel_initializer: str = "he_normal",
+        kernel_initializer: str | keras.initializers.Initializer = "he_normal",
+        kernel_regularizer: str | keras.regularizers.Regularizer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -38,20 +41,21 @@ class _ResidualBlock(keras.layers.Layer):
         self.batch_norm_momentum = checks.rate("batch_norm_momentum", batch_norm_momentum)
         self.batch_norm_epsilon = checks.positive_float("batch_norm_epsilon", batch_norm_epsilon)
         self.activation = activation
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self._next_initializer = _kernel.handout(self.kernel_initializer)  # one per convolution, in order
+        self.input_spec = image_spec()
         self.add = keras.layers.Add(name="add")
         self.out_act = keras.layers.Activation(activation, name="out_act")
         self.proj_conv = self.proj_bn = None  # the projection shortcut, made in build() if needed
 
     def _set_main(self, layers: list[keras.layers.Layer]) -> None:
-        for layer in layers:
-            setattr(self, layer.name, layer)
-        self._main_names = tuple(layer.name for layer in layers)
+        self._main_names = attach(self, layers)
 
     @property
     def main(self) -> list[keras.layers.Layer]:
         """The main path's layers, in the order they run."""
-        return [getattr(self, name) for name in self._main_names]
+        return attached(self, self._main_names)
 
     @property
     def projection(self) -> list[keras.layers.Layer]:
@@ -65,7 +69,8 @@ class _ResidualBlock(keras.layers.Layer):
             strides=strides,
             padding="same",
             use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=self._next_initializer(),
+            kernel_regularizer=self.kernel_regularizer,
             name=name,
         )
 
@@ -75,8 +80,8 @@ class _ResidualBlock(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        checks.input_shape(self.name, input_shape, ranks=(4,))
-        self._built_channels = input_shape[-1]
+        self.input_spec = image_spec(input_shape[-1])  # later calls must keep the channel count
+        # A check that InputSpec cannot express: the identity needs the output's shape.
         shape_changes = self.strides != 1 or input_shape[-1] != self.out_channels
         if self.shortcut == "identity" and shape_changes:
             raise ValueError(
@@ -88,27 +93,14 @@ class _ResidualBlock(keras.layers.Layer):
             # Whether the shortcut needs a projection depends on the input's shape: made here.
             self.proj_conv = self._conv(self.out_channels, 1, self.strides, "proj_conv")
             self.proj_bn = self._norm("proj_bn")
-        shape = tuple(input_shape)
-        for layer in self.main:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        main_shape = shape
-        shape = tuple(input_shape)
-        for layer in self.projection:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        main_shape = build_chain(self.main, input_shape)
         if self.shortcut != "none":
-            self.add.build([shape, main_shape])
+            self.add.build([build_chain(self.projection, input_shape), main_shape])
 
     def call(self, inputs, training=None):
-        checks.input_shape(self.name, inputs.shape, ranks=(4,), channels=self._built_channels)
-        x = inputs
-        for layer in self.main:
-            x = layer(x, training=training)
+        x = call_chain(self.main, inputs, training)
         if self.shortcut != "none":
-            shortcut = inputs
-            for layer in self.projection:
-                shortcut = layer(shortcut, training=training)
+            shortcut = call_chain(self.projection, inputs, training)
             x = self.add([shortcut, x])  # (B, H/strides, W/strides, out_channels)
         return self.out_act(x)
 
@@ -126,7 +118,8 @@ class _ResidualBlock(keras.layers.Layer):
             "batch_norm_momentum": self.batch_norm_momentum,
             "batch_norm_epsilon": self.batch_norm_epsilon,
             "activation": self.activation,
-            "kernel_initializer": self.kernel_initializer,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }
 
 
@@ -150,7 +143,10 @@ class ResidualBlock(_ResidualBlock):
         batch_norm_momentum: momentum of the norms' moving statistics.
         batch_norm_epsilon: the norms' epsilon (Keras's ResNet50 uses 1.001e-5).
         activation: activation inside the block and after the addition.
-        kernel_initializer: initializer of the convolution kernels.
+        kernel_initializer: initializer of the convolution kernels, a name or an object (as in
+            :class:`~tfcourse.layers.ConvBlock`).
+        kernel_regularizer: regularizer of the convolution kernels (and of the projection's);
+            ``None`` for none.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -202,7 +198,7 @@ class BottleneckBlock(_ResidualBlock):
             ResNet and Keras's ``ResNet50`` do; ``"3x3"`` on the 3x3 convolution ("ResNet
             v1.5", as in torchvision), which loses less information. Same parameter count.
         shortcut, use_bias, batch_norm_momentum, batch_norm_epsilon, activation,
-        kernel_initializer: as in :class:`ResidualBlock`.
+        kernel_initializer, kernel_regularizer: as in :class:`ResidualBlock`.
 
     Input shape:
         ``(batch, height, width, channels)``.
