@@ -1,5 +1,6 @@
 """The project's contract with its users: the README's commands exist and CI runs the test command."""
 
+import json
 import re
 
 from tfcourse.config import PATHS
@@ -86,3 +87,14 @@ def test_a_venv_set_up_by_make_env_disables_the_news_prompt_and_runs_the_kernel_
         spec = json.loads((prefix / "share/jupyter/kernels" / name / "kernel.json").read_text())
         assert spec["display_name"] == display_name
         assert os.path.samefile(spec["argv"][0], sys.executable)
+
+
+def test_readme_results_table_is_generated_from_the_committed_record():
+    """The README's full-profile table is exactly what results/full.json gives (no drift)."""
+    from tfcourse.build import record
+
+    assert record.RECORD_PATH.is_file(), "results/full.json is missing: run `make record`"
+    full = json.loads(record.RECORD_PATH.read_text())
+    assert full["notebooks"], "results/full.json records no notebook"
+    assert all(e["commit"] and e["date"] for e in full["notebooks"].values())
+    assert not record.update_readme(check=True), "README's table is stale: run `python -m tfcourse readme`"
