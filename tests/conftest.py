@@ -94,3 +94,32 @@ def checkpoint_roundtrip(tmp_path: Path):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
     return roundtrip
+
+
+# The formats of tfcourse.boxes, written out here (not read from the package) so that an error
+# message that lists fewer, more or other formats fails the check below.
+LISTED_FORMATS = "('xyxy', 'xywh', 'cxcywh', 'yxyx', 'rel_xyxy', 'rel_xywh', 'rel_cxcywh', 'rel_yxyx')"
+
+
+@pytest.fixture
+def box_format_required():
+    """Check a function's ``box_format`` contract on one valid call ``fn(*args, box_format=..., **kwargs)``.
+
+    The call runs with its format; without ``box_format`` it is Python's own TypeError for a
+    missing keyword-only argument (no default is filled in); with an unknown format it is a
+    ValueError that lists every valid format and names ``box_format``.
+    """
+
+    def check(fn, args: tuple, kwargs: dict | None = None, box_format: str = "xyxy") -> None:
+        import re
+
+        kwargs = kwargs or {}
+        fn(*args, **kwargs, box_format=box_format)
+        with pytest.raises(TypeError, match=r"missing 1 required keyword-only argument: 'box_format'"):
+            fn(*args, **kwargs)
+        with pytest.raises(
+            ValueError, match=re.escape(f"expected one of {LISTED_FORMATS}. Received: box_format='xyhw'")
+        ):
+            fn(*args, **kwargs, box_format="xyhw")
+
+    return check

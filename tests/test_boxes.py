@@ -73,7 +73,71 @@ def test_unknown_formats_are_refused_with_the_list(bad):
         ):
             boxes.convert_format([[0, 0, 1, 1]], **kwargs)
     with pytest.raises(ValueError, match=f"Received: box_format={bad!r}"):
-        boxes.iou([0, 0, 1, 1], [0, 0, 1, 1], bad)
+        boxes.iou([0, 0, 1, 1], [0, 0, 1, 1], box_format=bad)
+
+
+ONE_BOX = np.array([[0.1, 0.2, 0.5, 0.6]])  # ordered in every format, so each call is valid with its format
+FORMAT_CALLS = {
+    "to_corners": (boxes.to_corners, (ONE_BOX,)),
+    "check_ordered": (boxes.check_ordered, (ONE_BOX, tuple(ONE_BOX.T))),
+    "box_area": (boxes.box_area, (ONE_BOX,)),
+    "intersection": (boxes.intersection, (ONE_BOX, ONE_BOX)),
+    "iou": (boxes.iou, (ONE_BOX, ONE_BOX)),
+    "iou_matrix": (boxes.iou_matrix, (ONE_BOX, ONE_BOX)),
+    "giou": (boxes.giou, (ONE_BOX, ONE_BOX)),
+}
+
+
+@pytest.mark.parametrize("name", list(FORMAT_CALLS))
+def test_box_format_is_a_required_keyword_of_every_box_function(name, box_format_required):
+    fn, args = FORMAT_CALLS[name]
+    box_format_required(fn, args)
+
+
+def test_the_box_format_list_covers_every_box_function_of_the_module():
+    import inspect
+
+    taking_boxes = {
+        name
+        for name, fn in inspect.getmembers(boxes, inspect.isfunction)
+        if fn.__module__ == boxes.__name__
+        and not name.startswith("_")
+        and "box_format" in inspect.signature(fn).parameters
+    }
+    assert taking_boxes - {"check_format", "is_relative"} == set(FORMAT_CALLS)  # those two take only a format
+
+
+def test_no_function_of_the_package_has_a_default_box_format():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import tfcourse
+
+    found = []
+    for module in pkgutil.iter_modules(tfcourse.__path__):
+        if module.name == "build" or module.name.startswith("__"):
+            continue
+        mod = importlib.import_module(f"tfcourse.{module.name}")
+        for name, fn in inspect.getmembers(mod, inspect.isfunction):
+            parameter = inspect.signature(fn).parameters.get("box_format")
+            if fn.__module__ != mod.__name__ or name.startswith("_") or parameter is None:
+                continue
+            found.append(f"{module.name}.{name}")
+            if name in ("check_format", "is_relative"):  # they check a format, not boxes
+                continue
+            assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, f"{module.name}.{name}"
+            assert parameter.default is inspect.Parameter.empty, f"{module.name}.{name}"
+    # what this issue made keyword-only, module by module (a function that drops the argument fails)
+    for expected in (
+        "boxes.iou",
+        "detection.mean_average_precision",
+        "yolo.encode_targets",
+        "yolo.detect",
+        "viz.draw_boxes",
+        "explain.pointing_game",
+    ):
+        assert expected in found
 
 
 def test_pixels_to_normalised_needs_the_image_shape():
@@ -91,21 +155,23 @@ def test_boxes_need_four_numbers():
 @pytest.mark.parametrize("box_format", boxes.FORMATS)
 def test_to_corners_keeps_numpy_and_matches_the_conversion(box_format):
     same = np.array(SAME_BOXES[box_format], np.float64)
-    corners = boxes.to_corners(same, box_format)
+    corners = boxes.to_corners(same, box_format=box_format)
     assert all(isinstance(c, np.ndarray) and c.dtype == np.float64 for c in corners)
     target = "rel_xyxy" if boxes.is_relative(box_format) else "xyxy"
     np.testing.assert_allclose(np.stack(corners, axis=-1), SAME_BOXES[target], rtol=1e-12, atol=1e-12)
 
 
 def test_to_corners_takes_tensors_and_lists_and_checks_its_input():
-    x1, y1, x2, y2 = boxes.to_corners(tf.constant([[40.0, 30.0, 40.0, 40.0]]), "cxcywh")
+    x1, y1, x2, y2 = boxes.to_corners(tf.constant([[40.0, 30.0, 40.0, 40.0]]), box_format="cxcywh")
     assert isinstance(x1, tf.Tensor)
     np.testing.assert_allclose(np.stack([x1, y1, x2, y2], axis=-1), [[20, 10, 60, 50]])
-    np.testing.assert_allclose(boxes.to_corners([[10, 20, 50, 60]], "yxyx"), [[20], [10], [60], [50]])
+    np.testing.assert_allclose(
+        boxes.to_corners([[10, 20, 50, 60]], box_format="yxyx"), [[20], [10], [60], [50]]
+    )
     with pytest.raises(ValueError, match=r"Received: boxes.shape=\(2, 3\)"):
-        boxes.to_corners(np.zeros((2, 3)), "xyxy")
+        boxes.to_corners(np.zeros((2, 3)), box_format="xyxy")
     with pytest.raises(ValueError, match="Received: box_format='xyhw'"):
-        boxes.to_corners(np.zeros((2, 4)), "xyhw")
+        boxes.to_corners(np.zeros((2, 4)), box_format="xyhw")
 
 
 # ---------- areas and IoU, by hand ----------
@@ -113,15 +179,15 @@ def test_to_corners_takes_tensors_and_lists_and_checks_its_input():
 
 def test_box_area_by_hand():
     # 4x3, a vertical line, a point: degenerate boxes are allowed and have area 0
-    area = boxes.box_area([[0, 0, 4, 3], [2, 0, 2, 5], [1, 1, 1, 1]], "xyxy")
+    area = boxes.box_area([[0, 0, 4, 3], [2, 0, 2, 5], [1, 1, 1, 1]], box_format="xyxy")
     np.testing.assert_array_equal(area, [12, 0, 0])
     # an inverted box (x2 < x1) is refused, or has area 0 when asked not to check
     with pytest.raises(ValueError, match=r"Received: boxes\[1\]=\[5.0, 0.0, 3.0, 2.0\]"):
-        boxes.box_area([[0, 0, 4, 3], [5, 0, 3, 2]], "xyxy")
+        boxes.box_area([[0, 0, 4, 3], [5, 0, 3, 2]], box_format="xyxy")
     np.testing.assert_array_equal(
-        boxes.box_area([[0, 0, 4, 3], [5, 0, 3, 2]], "xyxy", validate=False), [12, 0]
+        boxes.box_area([[0, 0, 4, 3], [5, 0, 3, 2]], box_format="xyxy", validate=False), [12, 0]
     )
-    np.testing.assert_allclose(boxes.box_area([[0.5, 0.5, 0.2, 0.4]], "rel_cxcywh"), [0.08])
+    np.testing.assert_allclose(boxes.box_area([[0.5, 0.5, 0.2, 0.4]], box_format="rel_cxcywh"), [0.08])
 
 
 A = [0.0, 0.0, 4.0, 4.0]  # 16 square pixels
@@ -141,8 +207,8 @@ IOU_CASES = [
 
 @pytest.mark.parametrize("name,other,expected", IOU_CASES, ids=[c[0] for c in IOU_CASES])
 def test_iou_by_hand(name, other, expected):
-    np.testing.assert_allclose(boxes.iou(A, other, "xyxy"), expected, rtol=1e-6)
-    np.testing.assert_allclose(boxes.iou(other, A, "xyxy"), expected, rtol=1e-6)  # symmetric
+    np.testing.assert_allclose(boxes.iou(A, other, box_format="xyxy"), expected, rtol=1e-6)
+    np.testing.assert_allclose(boxes.iou(other, A, box_format="xyxy"), expected, rtol=1e-6)  # symmetric
 
 
 def test_iou_does_not_depend_on_format_or_units():
@@ -151,15 +217,15 @@ def test_iou_does_not_depend_on_format_or_units():
     for fmt in boxes.FORMATS:
         a_f = boxes.convert_format(a, "xyxy", fmt, image_shape=IMAGE_SHAPE)
         b_f = boxes.convert_format(b, "xyxy", fmt, image_shape=IMAGE_SHAPE)
-        np.testing.assert_allclose(boxes.iou(a_f, b_f, fmt), [expected], rtol=1e-5)
+        np.testing.assert_allclose(boxes.iou(a_f, b_f, box_format=fmt), [expected], rtol=1e-5)
 
 
 def test_two_degenerate_boxes_give_zero_not_nan():
     points = np.array([[1.0, 1, 1, 1], [0, 0, 0, 3]])
-    out = np.asarray(boxes.iou(points, points, "xyxy"))
+    out = np.asarray(boxes.iou(points, points, box_format="xyxy"))
     np.testing.assert_array_equal(out, [0.0, 0.0])
-    np.testing.assert_array_equal(boxes.giou(points, points, "xyxy"), [0.0, 0.0])
-    assert np.isfinite(np.asarray(boxes.iou_matrix(points, points, "xyxy"))).all()
+    np.testing.assert_array_equal(boxes.giou(points, points, box_format="xyxy"), [0.0, 0.0])
+    assert np.isfinite(np.asarray(boxes.iou_matrix(points, points, box_format="xyxy"))).all()
 
 
 def _iou_numpy(a, b):
@@ -180,10 +246,10 @@ def _random_boxes(rng, n):
 def test_iou_matrix_against_pairwise_iou_and_a_reference():
     rng = np.random.default_rng(1)
     a, b = _random_boxes(rng, 7), _random_boxes(rng, 5)
-    matrix = np.asarray(boxes.iou_matrix(a, b, "xyxy"))
+    matrix = np.asarray(boxes.iou_matrix(a, b, box_format="xyxy"))
     assert matrix.shape == (7, 5)
     for i, j in itertools.product(range(7), range(5)):
-        np.testing.assert_allclose(matrix[i, j], boxes.iou(a[i], b[j], "xyxy"), rtol=1e-6)
+        np.testing.assert_allclose(matrix[i, j], boxes.iou(a[i], b[j], box_format="xyxy"), rtol=1e-6)
         np.testing.assert_allclose(matrix[i, j], _iou_numpy(a[i], b[j]), rtol=1e-5, atol=1e-7)
     assert ((matrix >= 0) & (matrix <= 1)).all()
 
@@ -191,12 +257,12 @@ def test_iou_matrix_against_pairwise_iou_and_a_reference():
 def test_iou_matrix_in_other_formats():
     a, b = np.array([[0.0, 0, 4, 4]]), np.array([[2.0, 2, 6, 6], [0, 0, 4, 4]])
     as_centres = [boxes.convert_format(x, "xyxy", "cxcywh") for x in (a, b)]
-    np.testing.assert_allclose(boxes.iou_matrix(*as_centres, "cxcywh"), [[4 / 28, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(boxes.iou_matrix(*as_centres, box_format="cxcywh"), [[4 / 28, 1.0]], rtol=1e-6)
 
 
 def test_iou_matrix_needs_two_sets():
     with pytest.raises(ValueError, match=r"Received: boxes1.shape=\(4,\), boxes2.shape=\(2, 4\)"):
-        boxes.iou_matrix(np.zeros(4), np.zeros((2, 4)), "xyxy")
+        boxes.iou_matrix(np.zeros(4), np.zeros((2, 4)), box_format="xyxy")
 
 
 # ---------- GIoU ----------
@@ -213,15 +279,17 @@ GIOU_CASES = [
 
 @pytest.mark.parametrize("name,other,expected", GIOU_CASES, ids=[c[0] for c in GIOU_CASES])
 def test_giou_by_hand(name, other, expected):
-    np.testing.assert_allclose(boxes.giou([0, 0, 2, 2], other, "xyxy"), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        boxes.giou([0, 0, 2, 2], other, box_format="xyxy"), expected, rtol=1e-6, atol=1e-7
+    )
 
 
 def test_giou_has_a_gradient_where_iou_has_none():
     truth = tf.constant([[0.0, 0.0, 2.0, 2.0]])
     prediction = tf.Variable([[5.0, 0.0, 7.0, 2.0]])  # disjoint
     with tf.GradientTape(persistent=True) as tape:
-        iou_loss = 1 - boxes.iou(truth, prediction, "xyxy")
-        giou_loss = 1 - boxes.giou(truth, prediction, "xyxy")
+        iou_loss = 1 - boxes.iou(truth, prediction, box_format="xyxy")
+        giou_loss = 1 - boxes.giou(truth, prediction, box_format="xyxy")
     np.testing.assert_array_equal(tape.gradient(iou_loss, prediction), [[0, 0, 0, 0]])
     gradient = tape.gradient(giou_loss, prediction).numpy()
     assert gradient[0, 0] + gradient[0, 2] > 0  # shifting the box left, towards the truth, lowers the loss
@@ -230,7 +298,7 @@ def test_giou_has_a_gradient_where_iou_has_none():
 def test_gradients_are_finite_for_degenerate_boxes():
     prediction = tf.Variable([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(1 - boxes.giou(prediction, prediction, "rel_xyxy"))
+        loss = tf.reduce_sum(1 - boxes.giou(prediction, prediction, box_format="rel_xyxy"))
     assert np.isfinite(tape.gradient(loss, prediction).numpy()).all()
 
 
@@ -282,14 +350,17 @@ def _pairs(fn):
 
 
 BOX_FUNCTIONS = {
-    "box_area": (lambda a, b: boxes.box_area(a, "xyxy"), lambda: np.array([_corner_area(a) for a in GRID_A])),
-    "intersection": (lambda a, b: boxes.intersection(a, b, "xyxy"), lambda: _pairs(_overlap)),
-    "iou": (lambda a, b: boxes.iou(a, b, "xyxy"), lambda: _pairs(_iou_numpy)),
+    "box_area": (
+        lambda a, b: boxes.box_area(a, box_format="xyxy"),
+        lambda: np.array([_corner_area(a) for a in GRID_A]),
+    ),
+    "intersection": (lambda a, b: boxes.intersection(a, b, box_format="xyxy"), lambda: _pairs(_overlap)),
+    "iou": (lambda a, b: boxes.iou(a, b, box_format="xyxy"), lambda: _pairs(_iou_numpy)),
     "iou_matrix": (
-        lambda a, b: boxes.iou_matrix(a, b, "xyxy"),
+        lambda a, b: boxes.iou_matrix(a, b, box_format="xyxy"),
         lambda: np.array([[_iou_numpy(a, b) for b in GRID_B] for a in GRID_A]),
     ),
-    "giou": (lambda a, b: boxes.giou(a, b, "xyxy"), lambda: _pairs(_giou_numpy)),
+    "giou": (lambda a, b: boxes.giou(a, b, box_format="xyxy"), lambda: _pairs(_giou_numpy)),
     **{
         f"convert_format_to_{target}": (
             lambda a, b, target=target: boxes.convert_format(a, "xyxy", target, image_shape=(64, 128)),
@@ -334,7 +405,7 @@ def test_numpy_inputs_keep_their_float_dtype(dtype):
     a, b = GRID_A.astype(dtype), GRID_B.astype(dtype)
     for name, (fn, _) in BOX_FUNCTIONS.items():
         assert keras.backend.standardize_dtype(fn(a, b).dtype) == dtype, name
-    assert all(c.dtype == dtype for c in boxes.to_corners(a, "cxcywh"))
+    assert all(c.dtype == dtype for c in boxes.to_corners(a, box_format="cxcywh"))
 
 
 def test_float64_boxes_keep_their_precision():
@@ -344,14 +415,15 @@ def test_float64_boxes_keep_their_precision():
     np.testing.assert_allclose(
         boxes.convert_format(box, "xyxy", "cxcywh"), _xyxy_to(box, "cxcywh"), rtol=1e-15
     )
-    overlap = boxes.iou(box, box + 0.5, "xyxy") + tf.constant(1.0, tf.float64)  # no dtype clash
+    overlap = boxes.iou(box, box + 0.5, box_format="xyxy") + tf.constant(1.0, tf.float64)  # no dtype clash
     assert overlap.dtype == tf.float64
 
 
 def test_integer_boxes_become_floatx():
     for values in (np.array([[1, 2, 4, 6]]), tf.constant([[1, 2, 4, 6]]), [[1, 2, 4, 6]]):
         assert (
-            keras.backend.standardize_dtype(boxes.iou(values, values, "xyxy").dtype) == keras.config.floatx()
+            keras.backend.standardize_dtype(boxes.iou(values, values, box_format="xyxy").dtype)
+            == keras.config.floatx()
         )
 
 
@@ -359,7 +431,7 @@ def test_integer_boxes_become_floatx():
 def test_degenerate_boxes_give_zero_not_nan_in_every_dtype(dtype):
     points = tf.constant([[1.0, 1, 1, 1], [0, 0, 0, 3]], dtype)
     for fn in (boxes.iou, boxes.giou):
-        out = np.asarray(tf.cast(fn(points, points, "xyxy"), tf.float64))
+        out = np.asarray(tf.cast(fn(points, points, box_format="xyxy"), tf.float64))
         np.testing.assert_array_equal(out, [0.0, 0.0])
 
 
@@ -369,11 +441,11 @@ INVERTED = np.array([[0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 3.0, 3.0], [6.0, 2.0, 5.0,
 ORDERED = np.array([[0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 3.0, 3.0], [5.0, 2.0, 6.0, 8.0]])
 
 CHECKED_FUNCTIONS = {
-    "box_area": lambda b, **kw: boxes.box_area(b, "xyxy", **kw),
-    "intersection": lambda b, **kw: boxes.intersection(b, ORDERED, "xyxy", **kw),
-    "iou": lambda b, **kw: boxes.iou(b, ORDERED, "xyxy", **kw),
-    "iou_matrix": lambda b, **kw: boxes.iou_matrix(b, ORDERED, "xyxy", **kw),
-    "giou": lambda b, **kw: boxes.giou(b, ORDERED, "xyxy", **kw),
+    "box_area": lambda b, **kw: boxes.box_area(b, box_format="xyxy", **kw),
+    "intersection": lambda b, **kw: boxes.intersection(b, ORDERED, box_format="xyxy", **kw),
+    "iou": lambda b, **kw: boxes.iou(b, ORDERED, box_format="xyxy", **kw),
+    "iou_matrix": lambda b, **kw: boxes.iou_matrix(b, ORDERED, box_format="xyxy", **kw),
+    "giou": lambda b, **kw: boxes.giou(b, ORDERED, box_format="xyxy", **kw),
     "convert_format": lambda b, **kw: boxes.convert_format(b, "xyxy", "cxcywh", **kw),
     "convert_format_same": lambda b, **kw: boxes.convert_format(b, "xyxy", "xyxy", **kw),
 }
@@ -395,7 +467,7 @@ def test_inverted_boxes_are_refused_with_the_box_and_the_format(name, as_tensor)
 def test_the_second_argument_is_checked_too_and_named():
     for fn in (boxes.intersection, boxes.iou, boxes.iou_matrix, boxes.giou):
         with pytest.raises(ValueError, match=r"`boxes2` holds 1 inverted box.*Received: boxes2\[2\]="):
-            fn(ORDERED, INVERTED, "xyxy")
+            fn(ORDERED, INVERTED, box_format="xyxy")
 
 
 @pytest.mark.parametrize(
@@ -411,7 +483,7 @@ def test_every_format_states_its_rule(box_format, bad, rule):
     with pytest.raises(ValueError, match=f"format '{box_format}' needs {rule}"):
         boxes.convert_format(bad, box_format, "xyxy", image_shape=(10, 10))
     with pytest.raises(ValueError, match=r"Received: boxes1\[0\]="):
-        boxes.iou(bad, bad, box_format)
+        boxes.iou(bad, bad, box_format=box_format)
 
 
 def test_the_error_counts_and_indexes_batched_boxes():
@@ -421,13 +493,13 @@ def test_the_error_counts_and_indexes_batched_boxes():
     with pytest.raises(
         ValueError, match=r"holds 2 inverted boxes.*Received: boxes\[1\]\[0\]=\[3.0, 0.0, 4.0, -1.0\]"
     ):
-        boxes.box_area(batch, "xyxy")
+        boxes.box_area(batch, box_format="xyxy")
 
 
 def test_zero_width_boxes_are_ordered_and_allowed():
     line = np.array([[2.0, 0.0, 2.0, 5.0], [0.0, 3.0, 4.0, 3.0]])
-    np.testing.assert_array_equal(boxes.box_area(line, "xyxy"), [0.0, 0.0])
-    np.testing.assert_array_equal(boxes.iou(line, ORDERED[:2], "xyxy"), [0.0, 0.0])
+    np.testing.assert_array_equal(boxes.box_area(line, box_format="xyxy"), [0.0, 0.0])
+    np.testing.assert_array_equal(boxes.iou(line, ORDERED[:2], box_format="xyxy"), [0.0, 0.0])
 
 
 def test_symbolic_tensors_are_never_checked():
@@ -435,7 +507,9 @@ def test_symbolic_tensors_are_never_checked():
 
     @tf.function
     def losses(truth, prediction):
-        return 1 - boxes.iou(truth, prediction, "xyxy"), 1 - boxes.giou(truth, prediction, "xyxy")
+        return 1 - boxes.iou(truth, prediction, box_format="xyxy"), 1 - boxes.giou(
+            truth, prediction, box_format="xyxy"
+        )
 
     iou_loss, giou_loss = losses(tf.constant(ORDERED), tf.constant(INVERTED))
     np.testing.assert_allclose(iou_loss, [0.0, 0.0, 1.0])
@@ -449,7 +523,7 @@ def test_symbolic_tensors_are_never_checked():
 def test_a_gradient_tape_on_inverted_predictions_with_validate_false():
     prediction = tf.Variable(INVERTED)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(1 - boxes.giou(ORDERED, prediction, "xyxy", validate=False))
+        loss = tf.reduce_sum(1 - boxes.giou(ORDERED, prediction, box_format="xyxy", validate=False))
     assert np.isfinite(tape.gradient(loss, prediction).numpy()).all()
 
 
@@ -459,16 +533,18 @@ def test_pairs_of_mixed_dtypes_promote_like_numpy(function):
     # gives float64; float16 against float32 gives float32. The values match a float64 computation.
     truth = np.array([10.0, 10.0, 40.0, 40.0])
     candidate = [15.0, 15.0, 45.0, 45.0]
-    result = function(truth, candidate, "xyxy")
+    result = function(truth, candidate, box_format="xyxy")
     assert keras.backend.standardize_dtype(result.dtype) == "float64"
-    reference = function(truth, np.array(candidate, np.float64), "xyxy")
+    reference = function(truth, np.array(candidate, np.float64), box_format="xyxy")
     np.testing.assert_allclose(np.asarray(result), np.asarray(reference), rtol=1e-12)
-    mixed = function(truth.astype(np.float16), np.array(candidate, np.float32), "xyxy")
+    mixed = function(truth.astype(np.float16), np.array(candidate, np.float32), box_format="xyxy")
     assert keras.backend.standardize_dtype(mixed.dtype) == "float32"
     np.testing.assert_allclose(np.asarray(mixed), np.asarray(reference), rtol=1e-6)
 
 
 def test_iou_matrix_of_mixed_dtypes_promotes():
-    result = boxes.iou_matrix(np.array([[0.0, 0.0, 4.0, 4.0]]), [[0, 0, 4, 2], [1, 1, 3, 3]], "xyxy")
+    result = boxes.iou_matrix(
+        np.array([[0.0, 0.0, 4.0, 4.0]]), [[0, 0, 4, 2], [1, 1, 3, 3]], box_format="xyxy"
+    )
     assert keras.backend.standardize_dtype(result.dtype) == "float64"
     np.testing.assert_allclose(np.asarray(result), [[0.5, 0.25]])

@@ -13,6 +13,37 @@ def random_boxes(rng, n, size=100.0):
     return np.concatenate([corner, corner + extent], 1).astype("float32")  # xyxy pixels
 
 
+# ---------- box_format: required, keyword only ----------
+
+ONE_IMAGE = (
+    [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "classes": [0]}],  # detections
+    [{"boxes": [[0, 0, 10, 10]], "classes": [0]}],  # ground truths
+)
+DETECTION_FUNCTIONS = {
+    "non_max_suppression": (detection.non_max_suppression, ([[0, 0, 10, 10]], [0.9])),
+    "batched_non_max_suppression": (detection.batched_non_max_suppression, ([[0, 0, 10, 10]], [0.9], [0])),
+    "match_detections": (detection.match_detections, ([[0, 0, 10, 10]], [0.9], [[0, 0, 10, 10]])),
+    "precision_recall": (detection.precision_recall, (*ONE_IMAGE, 0)),
+    "mean_average_precision": (detection.mean_average_precision, (*ONE_IMAGE, 1)),
+    "coco_mean_average_precision": (detection.coco_mean_average_precision, (*ONE_IMAGE, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(DETECTION_FUNCTIONS))
+def test_box_format_is_a_required_keyword(name, box_format_required):
+    fn, args = DETECTION_FUNCTIONS[name]
+    box_format_required(fn, args)
+
+
+def test_box_format_is_the_boxes_format_not_a_default():
+    # The same numbers read as corners and as x, y, width, height: [5, 0, 10, 10] lies inside
+    # [0, 0, 10, 10] as corners (IoU 50 / 100) but sticks out of it as xywh (IoU 50 / 150), so the
+    # 0.4 threshold drops it in the first case and keeps it in the second.
+    boxes, scores = [[0, 0, 10, 10], [5, 0, 10, 10]], [0.9, 0.8]
+    assert detection.non_max_suppression(boxes, scores, 0.4, box_format="xyxy").tolist() == [0]
+    assert detection.non_max_suppression(boxes, scores, 0.4, box_format="xywh").tolist() == [0, 1]
+
+
 # ---------- non-max suppression ----------
 
 
@@ -20,11 +51,15 @@ def test_nms_by_hand():
     boxes = [[0, 0, 10, 10], [1, 0, 11, 10], [0, 0, 10, 5], [30, 30, 40, 40]]
     scores = [0.6, 0.9, 0.8, 0.1]
     # 1 (0.9) is kept; 0 overlaps it by 9/11 > 0.5 and goes; 2 overlaps 1 by 45/105 and stays; 3 is far.
-    assert detection.non_max_suppression(boxes, scores, 0.5).tolist() == [1, 2, 3]
-    assert detection.non_max_suppression(boxes, scores, 0.4).tolist() == [1, 3]
-    assert detection.non_max_suppression(boxes, scores, 0.5, score_threshold=0.2).tolist() == [1, 2]
-    assert detection.non_max_suppression(boxes, scores, 0.5, max_output_size=1).tolist() == [1]
-    assert detection.non_max_suppression(np.zeros((0, 4)), [], 0.5).tolist() == []
+    assert detection.non_max_suppression(boxes, scores, 0.5, box_format="xyxy").tolist() == [1, 2, 3]
+    assert detection.non_max_suppression(boxes, scores, 0.4, box_format="xyxy").tolist() == [1, 3]
+    assert detection.non_max_suppression(
+        boxes, scores, 0.5, score_threshold=0.2, box_format="xyxy"
+    ).tolist() == [1, 2]
+    assert detection.non_max_suppression(
+        boxes, scores, 0.5, max_output_size=1, box_format="xyxy"
+    ).tolist() == [1]
+    assert detection.non_max_suppression(np.zeros((0, 4)), [], 0.5, box_format="xyxy").tolist() == []
 
 
 @pytest.mark.parametrize("iou_threshold", [0.1, 0.3, 0.5, 0.7])
@@ -34,7 +69,7 @@ def test_nms_equals_tensorflow_on_random_boxes(iou_threshold):
         boxes = random_boxes(rng, 60)
         scores = rng.uniform(size=60).astype("float32")
         ours = detection.non_max_suppression(
-            boxes, scores, iou_threshold, score_threshold=0.2, max_output_size=30
+            boxes, scores, iou_threshold, score_threshold=0.2, max_output_size=30, box_format="xyxy"
         )
         yxyx = boxes[:, [1, 0, 3, 2]]
         theirs = tf.image.non_max_suppression(yxyx, scores, 30, iou_threshold, score_threshold=0.2).numpy()
@@ -46,7 +81,7 @@ def test_nms_takes_any_box_format():
     boxes, scores = random_boxes(rng, 40), rng.uniform(size=40)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
     np.testing.assert_array_equal(
-        detection.non_max_suppression(boxes, scores, 0.3),
+        detection.non_max_suppression(boxes, scores, 0.3, box_format="xyxy"),
         detection.non_max_suppression(xywh, scores, 0.3, box_format="xywh"),
     )
 
@@ -54,19 +89,21 @@ def test_nms_takes_any_box_format():
 def test_batched_nms_never_suppresses_across_classes():
     rng = np.random.default_rng(1)
     boxes, scores, classes = random_boxes(rng, 50), rng.uniform(size=50), rng.integers(0, 3, 50)
-    keep = detection.batched_non_max_suppression(boxes, scores, classes, 0.4)
+    keep = detection.batched_non_max_suppression(boxes, scores, classes, 0.4, box_format="xyxy")
     assert np.all(np.diff(scores[keep]) <= 0)
     for c in range(3):
         members = np.flatnonzero(classes == c)
-        expected = members[detection.non_max_suppression(boxes[members], scores[members], 0.4)]
+        expected = members[
+            detection.non_max_suppression(boxes[members], scores[members], 0.4, box_format="xyxy")
+        ]
         assert sorted(keep[classes[keep] == c].tolist()) == sorted(expected.tolist())
 
 
 def test_nms_bad_arguments():
     with pytest.raises(ValueError, match="Received: iou_threshold=1.5"):
-        detection.non_max_suppression([[0, 0, 1, 1]], [1.0], 1.5)
+        detection.non_max_suppression([[0, 0, 1, 1]], [1.0], 1.5, box_format="xyxy")
     with pytest.raises(ValueError, match="one entry per box"):
-        detection.non_max_suppression([[0, 0, 1, 1]], [1.0, 0.5])
+        detection.non_max_suppression([[0, 0, 1, 1]], [1.0, 0.5], box_format="xyxy")
 
 
 # ---------- matching, precision-recall, AP ----------
@@ -75,10 +112,14 @@ def test_nms_bad_arguments():
 def test_matching_takes_the_best_unmatched_truth():
     truths = [[0, 0, 10, 10], [2, 0, 12, 10]]
     # The best detection overlaps truth 1 most; the second then takes truth 0 (IoU 0.67 >= 0.5).
-    hit = detection.match_detections([[2, 0, 12, 10], [1, 0, 11, 10]], [0.9, 0.8], truths, 0.5)
+    hit = detection.match_detections(
+        [[2, 0, 12, 10], [1, 0, 11, 10]], [0.9, 0.8], truths, 0.5, box_format="xyxy"
+    )
     assert hit.tolist() == [True, True]
     # At IoU 0.9 the second detection has nothing left above the threshold.
-    hit = detection.match_detections([[2, 0, 12, 10], [1, 0, 11, 10]], [0.9, 0.8], truths, 0.9)
+    hit = detection.match_detections(
+        [[2, 0, 12, 10], [1, 0, 11, 10]], [0.9, 0.8], truths, 0.9, box_format="xyxy"
+    )
     assert hit.tolist() == [True, False]
 
 
@@ -91,7 +132,7 @@ def test_precision_recall_and_ap_by_hand():
         {"boxes": [[0, 0, 10, 10], [50, 50, 60, 60]], "scores": [0.9, 0.7], "classes": [0, 0]},
         {"boxes": [[0, 0, 5, 5], [0, 0, 5, 5]], "scores": [0.8, 0.6], "classes": [0, 1]},
     ]
-    pr = detection.precision_recall(dets, truths, 0)
+    pr = detection.precision_recall(dets, truths, 0, box_format="xyxy")
     # From the top: hit (0.9), hit (0.8), miss (0.7): precision 1, 1, 2/3; recall 1/3, 2/3, 2/3.
     np.testing.assert_allclose(pr["precision"], [1, 1, 2 / 3])
     np.testing.assert_allclose(pr["recall"], [1 / 3, 2 / 3, 2 / 3])
@@ -99,7 +140,7 @@ def test_precision_recall_and_ap_by_hand():
     assert detection.average_precision(pr["precision"], pr["recall"], "voc") == pytest.approx(2 / 3)
     # 101-point: recall levels 0 .. 0.66 (67 of them) at precision 1, the rest 0.
     assert detection.average_precision(pr["precision"], pr["recall"], "coco101") == pytest.approx(67 / 101)
-    result = detection.mean_average_precision(dets, truths, num_classes=2)
+    result = detection.mean_average_precision(dets, truths, num_classes=2, box_format="xyxy")
     assert result["ap"][0] == pytest.approx(67 / 101) and np.isnan(result["ap"][1])
     assert result["map"] == pytest.approx(67 / 101)
 
@@ -110,7 +151,7 @@ def test_ap_edge_cases_and_errors():
     with pytest.raises(ValueError, match="Received: method='11point'"):
         detection.average_precision([1.0], [1.0], "11point")
     with pytest.raises(ValueError, match="one entry per image"):
-        detection.precision_recall([], [{"boxes": [], "classes": []}], 0)
+        detection.precision_recall([], [{"boxes": [], "classes": []}], 0, box_format="xyxy")
 
 
 # ---------- against pycocotools ----------
@@ -144,8 +185,8 @@ def random_evaluation(rng, images=40, classes=4):
 @pytest.mark.parametrize("iou_threshold", [0.5, 0.75])
 def test_map_agrees_with_pycocotools(seed, iou_threshold):
     dets, truths = random_evaluation(np.random.default_rng(seed), classes=5)
-    ours = detection.mean_average_precision(dets, truths, 5, iou_threshold)
-    reference = detection.coco_mean_average_precision(dets, truths, 5, iou_threshold)
+    ours = detection.mean_average_precision(dets, truths, 5, iou_threshold, box_format="xyxy")
+    reference = detection.coco_mean_average_precision(dets, truths, 5, iou_threshold, box_format="xyxy")
     np.testing.assert_allclose(ours["ap"], reference["ap"], atol=1e-9)
     assert ours["map"] == pytest.approx(reference["map"], abs=1e-9)
     assert 0.1 < ours["map"] < 0.99  # a test that can tell right from wrong
@@ -163,13 +204,17 @@ def test_map_agrees_with_pycocotools_in_normalised_coordinates():
 def test_perfect_and_empty_detections():
     _, truths = random_evaluation(np.random.default_rng(7))
     perfect = [{**t, "scores": np.ones(len(t["classes"]))} for t in truths]
-    assert detection.mean_average_precision(perfect, truths, 4)["map"] == pytest.approx(1.0)
-    assert detection.coco_mean_average_precision(perfect, truths, 4)["map"] == pytest.approx(1.0)
+    assert detection.mean_average_precision(perfect, truths, 4, box_format="xyxy")["map"] == pytest.approx(
+        1.0
+    )
+    assert detection.coco_mean_average_precision(perfect, truths, 4, box_format="xyxy")[
+        "map"
+    ] == pytest.approx(1.0)
     nothing = [
         {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "classes": np.zeros(0, int)} for _ in truths
     ]
-    assert detection.mean_average_precision(nothing, truths, 4)["map"] == 0.0
-    assert detection.coco_mean_average_precision(nothing, truths, 4)["map"] == 0.0
+    assert detection.mean_average_precision(nothing, truths, 4, box_format="xyxy")["map"] == 0.0
+    assert detection.coco_mean_average_precision(nothing, truths, 4, box_format="xyxy")["map"] == 0.0
 
 
 def test_numpy_iou_matches_tfcourse_boxes():
@@ -179,7 +224,7 @@ def test_numpy_iou_matches_tfcourse_boxes():
     a, b = random_boxes(rng, 7), random_boxes(rng, 5)
     b[0] = [10, 10, 5, 5]  # an inverted box is empty for both (the public function refuses it by default)
     np.testing.assert_allclose(
-        detection._iou_matrix(a, b), boxes.iou_matrix(a, b, "xyxy", validate=False), atol=1e-6
+        detection._iou_matrix(a, b), boxes.iou_matrix(a, b, box_format="xyxy", validate=False), atol=1e-6
     )
     for box_format in boxes.FORMATS:
         np.testing.assert_allclose(
@@ -256,7 +301,9 @@ def pycocotools_ap(dets, truths, num_classes, iou_threshold=0.5, max_dets=100):
 
 def assert_agrees_with_pycocotools(dets, truths, num_classes, iou_threshold=0.5, max_dets=100):
     reference = pycocotools_ap(dets, truths, num_classes, iou_threshold, max_dets)
-    ours = detection.mean_average_precision(dets, truths, num_classes, iou_threshold, max_detections=max_dets)
+    ours = detection.mean_average_precision(
+        dets, truths, num_classes, iou_threshold, max_detections=max_dets, box_format="xyxy"
+    )
     np.testing.assert_allclose(ours["ap"], reference, atol=1e-6, rtol=0)
     if np.isfinite(reference).any():
         assert ours["map"] == pytest.approx(np.nanmean(reference), abs=1e-6)
@@ -275,7 +322,9 @@ def test_iou_ties_go_to_the_last_truth_as_in_pycocotools():
     dets, truths = one_class([[0, 0, 10, 10], [4, 0, 14, 10]], [[2, 0, 12, 10], [-1, 0, 9, 10]], [0.9, 0.8])
     ours, reference = assert_agrees_with_pycocotools(dets, truths, 1)
     assert reference[0] == pytest.approx(1.0) and ours[0] == pytest.approx(1.0)
-    assert detection.match_detections(dets[0]["boxes"], [0.9, 0.8], truths[0]["boxes"]).tolist() == [
+    assert detection.match_detections(
+        dets[0]["boxes"], [0.9, 0.8], truths[0]["boxes"], box_format="xyxy"
+    ).tolist() == [
         True,
         True,
     ]
@@ -284,12 +333,18 @@ def test_iou_ties_go_to_the_last_truth_as_in_pycocotools():
 def test_matching_takes_the_last_of_equal_ious_and_the_threshold_inclusively():
     truths = [[0, 0, 10, 10], [10, 0, 20, 10], [5, 10, 15, 20]]
     # The detection [5, 0, 15, 10] overlaps truths 0 and 1 by 50/150 each: at 0.3 it takes truth 1.
-    hit = detection.match_detections([[5, 0, 15, 10], [0, 0, 10, 10]], [0.9, 0.8], truths, 0.3)
+    hit = detection.match_detections(
+        [[5, 0, 15, 10], [0, 0, 10, 10]], [0.9, 0.8], truths, 0.3, box_format="xyxy"
+    )
     assert hit.tolist() == [True, True]  # the second then finds truth 0 free
     # IoU exactly at the threshold counts: [0, 0, 10, 10] with [0, 0, 10, 5] is 0.5.
-    assert detection.match_detections([[0, 0, 10, 5]], [1.0], truths, 0.5).tolist() == [True]
+    assert detection.match_detections([[0, 0, 10, 5]], [1.0], truths, 0.5, box_format="xyxy").tolist() == [
+        True
+    ]
     # At threshold 1 an identical box still matches (COCO caps the threshold at 1 - 1e-10).
-    assert detection.match_detections([[10, 0, 20, 10]], [1.0], truths, 1.0).tolist() == [True]
+    assert detection.match_detections([[10, 0, 20, 10]], [1.0], truths, 1.0, box_format="xyxy").tolist() == [
+        True
+    ]
 
 
 @pytest.mark.parametrize("iou_threshold", [0.3, 0.5, 0.75])
@@ -316,13 +371,13 @@ def test_at_most_100_detections_per_image_as_in_coco():
     dets, truths = crowded_image(np.random.default_rng(0))
     ours, reference = assert_agrees_with_pycocotools(dets, truths, 1)
     assert reference[0] == 0.0 and ours[0] == 0.0  # the hit is ranked 121st, beyond the cap
-    uncapped = detection.mean_average_precision(dets, truths, 1, max_detections=None)
+    uncapped = detection.mean_average_precision(dets, truths, 1, max_detections=None, box_format="xyxy")
     assert uncapped["ap"][0] == pytest.approx(1 / 121)  # precision 1/121 at every recall level
     assert_agrees_with_pycocotools(dets, truths, 1, max_dets=200)
-    assert detection.mean_average_precision(dets, truths, 1, max_detections=200)["ap"][0] == pytest.approx(
-        1 / 121
-    )
-    pr = detection.precision_recall(dets, truths, 0)
+    assert detection.mean_average_precision(dets, truths, 1, max_detections=200, box_format="xyxy")["ap"][
+        0
+    ] == pytest.approx(1 / 121)
+    pr = detection.precision_recall(dets, truths, 0, box_format="xyxy")
     assert len(pr["precision"]) == 100 and pr["num_truths"] == 1
 
 
@@ -444,31 +499,35 @@ def test_the_evaluator_refuses_inverted_boxes_and_names_them():
     message = r"format 'xyxy' needs x1 <= x2 and y1 <= y2.*Received: detections\[1\]\['boxes'\]\[1\]=\[30.0, 20.0, 20.0, 30.0\]"
     for fn in (detection.mean_average_precision, detection.coco_mean_average_precision):
         with pytest.raises(ValueError, match=message):
-            fn([GOOD, BAD], truths, 1)
+            fn([GOOD, BAD], truths, 1, box_format="xyxy")
         with pytest.raises(ValueError, match=r"Received: ground_truths\[0\]\['boxes'\]\[1\]="):
-            fn([GOOD, GOOD], [{"boxes": BAD["boxes"], "classes": [0, 0]}, truths[1]], 1)
+            fn([GOOD, GOOD], [{"boxes": BAD["boxes"], "classes": [0, 0]}, truths[1]], 1, box_format="xyxy")
     with pytest.raises(ValueError, match=message):
-        detection.precision_recall([GOOD, BAD], truths, 0)
+        detection.precision_recall([GOOD, BAD], truths, 0, box_format="xyxy")
     with pytest.raises(ValueError, match=r"Received: det_boxes\[1\]="):
-        detection.match_detections(BAD["boxes"], BAD["scores"], GOOD["boxes"])
+        detection.match_detections(BAD["boxes"], BAD["scores"], GOOD["boxes"], box_format="xyxy")
     with pytest.raises(ValueError, match=r"Received: gt_boxes\[1\]="):
-        detection.match_detections(GOOD["boxes"], GOOD["scores"], BAD["boxes"])
+        detection.match_detections(GOOD["boxes"], GOOD["scores"], BAD["boxes"], box_format="xyxy")
     for nms in (
-        lambda: detection.non_max_suppression(BAD["boxes"], BAD["scores"]),
-        lambda: detection.batched_non_max_suppression(BAD["boxes"], BAD["scores"], BAD["classes"]),
+        lambda: detection.non_max_suppression(BAD["boxes"], BAD["scores"], box_format="xyxy"),
+        lambda: detection.batched_non_max_suppression(
+            BAD["boxes"], BAD["scores"], BAD["classes"], box_format="xyxy"
+        ),
     ):
         with pytest.raises(ValueError, match=r"Received: boxes\[1\]=\[30.0, 20.0, 20.0, 30.0\]"):
             nms()
     # xywh with a negative width, and a degenerate (zero-width) box, which is allowed
     with pytest.raises(ValueError, match="format 'xywh' needs width >= 0 and height >= 0"):
         detection.match_detections([[0, 0, -1, 5]], [1.0], [[0, 0, 1, 1]], box_format="xywh")
-    assert detection.match_detections([[3, 0, 3, 5]], [1.0], [[0, 0, 1, 1]]).tolist() == [False]
+    assert detection.match_detections([[3, 0, 3, 5]], [1.0], [[0, 0, 1, 1]], box_format="xyxy").tolist() == [
+        False
+    ]
 
 
 def test_max_detections_is_checked():
     with pytest.raises(ValueError, match="Received: max_detections=0"):
         detection.mean_average_precision(
-            [GOOD], [{"boxes": GOOD["boxes"], "classes": [0, 0]}], 1, max_detections=0
+            [GOOD], [{"boxes": GOOD["boxes"], "classes": [0, 0]}], 1, max_detections=0, box_format="xyxy"
         )
 
 
@@ -482,7 +541,9 @@ def test_at_threshold_one_a_box_within_1e_10_matches_as_in_pycocotools():
 @pytest.mark.parametrize("max_detections", [100, 130, None])
 def test_the_wrapper_takes_the_same_cap(max_detections):
     dets, truths = crowded_image(np.random.default_rng(0))
-    ours = detection.mean_average_precision(dets, truths, 1, max_detections=max_detections)
-    wrapper = detection.coco_mean_average_precision(dets, truths, 1, max_detections=max_detections)
+    ours = detection.mean_average_precision(dets, truths, 1, max_detections=max_detections, box_format="xyxy")
+    wrapper = detection.coco_mean_average_precision(
+        dets, truths, 1, max_detections=max_detections, box_format="xyxy"
+    )
     np.testing.assert_allclose(ours["ap"], wrapper["ap"], atol=1e-6)
     assert ours["ap"][0] == (0.0 if max_detections == 100 else pytest.approx(1 / 121))

@@ -283,13 +283,36 @@ def test_pointing_game_and_random_pointing():
     maps = np.zeros((3, 10, 10))
     maps[0, 5, 5] = maps[1, 0, 9] = maps[2, 9, 0] = 1
     boxes = np.array([[4, 4, 7, 7], [0, 0, 5, 5], [0, 5, 5, 10]], float)  # x1, y1, x2, y2
-    assert explain.pointing_game(maps, boxes).tolist() == [True, False, True]
-    np.testing.assert_allclose(explain.random_pointing(boxes, (10, 10)), [0.09, 0.25, 0.25])
+    assert explain.pointing_game(maps, boxes, box_format="xyxy").tolist() == [True, False, True]
+    np.testing.assert_allclose(
+        explain.random_pointing(boxes, (10, 10), box_format="xyxy"), [0.09, 0.25, 0.25]
+    )
     # a random point's hit rate converges to the area share
     rng = np.random.default_rng(0)
     noise = rng.random((4000, 10, 10))
-    hits = explain.pointing_game(noise, np.tile(boxes[1], (4000, 1)))
+    hits = explain.pointing_game(noise, np.tile(boxes[1], (4000, 1)), box_format="xyxy")
     assert abs(hits.mean() - 0.25) < 0.03
+
+
+def test_pointing_takes_the_boxes_in_any_format():
+    maps = np.zeros((3, 10, 10))
+    maps[0, 5, 5] = maps[1, 0, 9] = maps[2, 9, 0] = 1
+    xyxy = np.array([[4, 4, 7, 7], [0, 0, 5, 5], [0, 5, 5, 10]], float)
+    # the same boxes by hand: x, y, width, height; y1, x1, y2, x2; and divided by the 10-pixel side
+    xywh = np.array([[4, 4, 3, 3], [0, 0, 5, 5], [0, 5, 5, 5]], float)
+    yxyx = xyxy[:, [1, 0, 3, 2]]
+    for boxes, box_format in [(xywh, "xywh"), (yxyx, "yxyx"), (xyxy / 10, "rel_xyxy")]:
+        assert explain.pointing_game(maps, boxes, box_format=box_format).tolist() == [True, False, True]
+        np.testing.assert_allclose(
+            explain.random_pointing(boxes, (10, 10), box_format=box_format), [0.09, 0.25, 0.25]
+        )
+
+
+@pytest.mark.parametrize("name", ["pointing_game", "random_pointing"])
+def test_box_format_is_a_required_keyword(name, box_format_required):
+    boxes = np.array([[4, 4, 7, 7]], float)
+    args = (np.zeros((1, 10, 10)), boxes) if name == "pointing_game" else (boxes, (10, 10))
+    box_format_required(getattr(explain, name), args)
 
 
 def test_feature_model_and_spatial_layers():

@@ -108,10 +108,10 @@ def test_multi_object_scenes_limit_overlaps(fashion):
     assert counts.min() >= 1 and counts.max() == 4 and len(np.unique(counts)) == 4
     b = out["boxes"].astype(float)  # (300, 4, 4)
     pair = out["present"][:, :, None] & out["present"][:, None, :] & ~np.eye(4, dtype=bool)  # (300, 4, 4)
-    iou = np.asarray(boxes.iou(b[:, :, None], b[:, None, :], "xyxy"))  # every pair in every scene
+    iou = np.asarray(boxes.iou(b[:, :, None], b[:, None, :], box_format="xyxy"))  # every pair in every scene
     assert iou[pair].max() <= 0.3 + 1e-6
-    inter = np.asarray(boxes.intersection(b[:, :, None], b[:, None, :], "xyxy"))
-    area = np.asarray(boxes.box_area(b, "xyxy"))  # (300, 4)
+    inter = np.asarray(boxes.intersection(b[:, :, None], b[:, None, :], box_format="xyxy"))
+    area = np.asarray(boxes.box_area(b, box_format="xyxy"))  # (300, 4)
     cover = inter / np.maximum(np.minimum(area[:, :, None], area[:, None, :]), 1)
     assert cover[pair].max() <= 0.5 + 1e-6
     np.testing.assert_array_equal(out["boxes"][~out["present"]], 0)

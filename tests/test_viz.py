@@ -47,3 +47,26 @@ def test_setup_plots_enlarges_fonts():
     viz.setup_plots(font_size=15)
     assert plt.rcParams["font.size"] == 15 and plt.rcParams["axes.titlesize"] == 17
     matplotlib.rcdefaults()
+
+
+def test_draw_boxes_frames_the_same_pixels_in_every_format():
+    fig, ax = plt.subplots()
+    ax.imshow(np.zeros((40, 80)))
+    # one box, columns 10 to 29 and rows 5 to 14, written by hand in four formats
+    same = {
+        "xyxy": [10, 5, 30, 15],
+        "xywh": [10, 5, 20, 10],
+        "yxyx": [5, 10, 15, 30],
+        "rel_cxcywh": [20 / 80, 10 / 40, 20 / 80, 10 / 40],
+    }
+    for box_format, box in same.items():
+        (rect,) = viz.draw_boxes(ax, [box], box_format=box_format)
+        # matplotlib centres pixel i on i, so the rectangle starts half a pixel before it
+        assert [float(v) for v in rect.get_xy()] == pytest.approx([9.5, 4.5]), box_format
+        assert (rect.get_width(), rect.get_height()) == pytest.approx((20, 10)), box_format
+
+
+def test_draw_boxes_needs_the_box_format(box_format_required):
+    fig, ax = plt.subplots()
+    ax.imshow(np.zeros((40, 80)))
+    box_format_required(viz.draw_boxes, (ax, [[10, 5, 30, 15]]), {"color": "C2"})

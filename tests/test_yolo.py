@@ -51,7 +51,7 @@ def test_spec_shapes_match_the_paper():
 
 def test_encoder_by_hand():
     # Box x 0.6..0.8, y 0.1..0.3: centre (0.7, 0.2) -> column 2, row 0 of a 4x4 grid; in the cell (0.8, 0.8).
-    target = np.asarray(yolo.encode_targets([[0.6, 0.1, 0.8, 0.3]], [1], SPEC, "rel_xyxy"))
+    target = np.asarray(yolo.encode_targets([[0.6, 0.1, 0.8, 0.3]], [1], SPEC, box_format="rel_xyxy"))
     assert target.shape == (4, 4, 8)
     assert np.argwhere(target[..., 4]).tolist() == [[0, 2]]
     np.testing.assert_allclose(target[0, 2], [0.8, 0.8, 0.2, 0.2, 1, 0, 1, 0], atol=1e-6)
@@ -59,31 +59,37 @@ def test_encoder_by_hand():
 
 
 def test_encoder_takes_tfds_boxes_and_empty_scenes():
-    yxyx = yolo.encode_targets([[0.1, 0.6, 0.3, 0.8]], [1], SPEC)  # TFDS's rel_yxyx, the same box
-    xyxy = yolo.encode_targets([[0.6, 0.1, 0.8, 0.3]], [1], SPEC, "rel_xyxy")
+    yxyx = yolo.encode_targets(
+        [[0.1, 0.6, 0.3, 0.8]], [1], SPEC, box_format="rel_yxyx"
+    )  # TFDS's order, the same box
+    xyxy = yolo.encode_targets([[0.6, 0.1, 0.8, 0.3]], [1], SPEC, box_format="rel_xyxy")
     np.testing.assert_allclose(yxyx, xyxy, atol=1e-6)
-    empty = yolo.encode_targets(np.zeros((0, 4)), np.zeros((0,), int), SPEC)
+    empty = yolo.encode_targets(np.zeros((0, 4)), np.zeros((0,), int), SPEC, box_format="rel_yxyx")
     assert np.asarray(empty).shape == (4, 4, 8) and not np.asarray(empty).any()
 
 
 def test_encoder_keeps_the_first_object_of_a_shared_cell():
     boxes = [[0.05, 0.05, 0.2, 0.2], [0.1, 0.1, 0.2, 0.2], [0.6, 0.6, 0.9, 0.9]]  # first two in cell (0, 0)
-    decoded = yolo.decode_targets(yolo.encode_targets(boxes, [0, 1, 2], SPEC, "rel_xyxy"), SPEC, "rel_xyxy")
+    decoded = yolo.decode_targets(
+        yolo.encode_targets(boxes, [0, 1, 2], SPEC, box_format="rel_xyxy"), SPEC, box_format="rel_xyxy"
+    )
     np.testing.assert_allclose(decoded["boxes"], np.array(boxes)[[0, 2]], atol=1e-6)
     assert decoded["classes"].tolist() == [0, 2]
-    assert yolo.count_cell_collisions(boxes, SPEC, "rel_xyxy") == 1
+    assert yolo.count_cell_collisions(boxes, SPEC, box_format="rel_xyxy") == 1
 
 
 def test_encoder_rejects_pixel_boxes():
     with pytest.raises(ValueError, match="Received: box_format='xyxy'"):
-        yolo.encode_targets([[1, 2, 3, 4]], [0], SPEC, "xyxy")
+        yolo.encode_targets([[1, 2, 3, 4]], [0], SPEC, box_format="xyxy")
 
 
 def test_decoder_inverts_the_encoder_on_random_scenes():
     rng = np.random.default_rng(0)
     for _ in range(20):
         boxes, labels = random_scene(rng, rng.integers(1, 6))
-        decoded = yolo.decode_targets(yolo.encode_targets(boxes, labels, SPEC, "rel_xyxy"), SPEC, "rel_xyxy")
+        decoded = yolo.decode_targets(
+            yolo.encode_targets(boxes, labels, SPEC, box_format="rel_xyxy"), SPEC, box_format="rel_xyxy"
+        )
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2
         order = np.lexsort((np.floor(centre[:, 0] * 4), np.floor(centre[:, 1] * 4)))  # row-major cells
         np.testing.assert_allclose(decoded["boxes"], boxes[order], atol=1e-6)
@@ -93,13 +99,41 @@ def test_decoder_inverts_the_encoder_on_random_scenes():
 def test_encoder_runs_inside_dataset_map():
     ds = tf.data.Dataset.from_tensors(
         {"bbox": tf.constant([[0.1, 0.6, 0.3, 0.8]]), "label": tf.constant([1], tf.int64)}
-    ).map(lambda ex: yolo.encode_targets(ex["bbox"], ex["label"], SPEC))
+    ).map(lambda ex: yolo.encode_targets(ex["bbox"], ex["label"], SPEC, box_format="rel_yxyx"))
     assert next(iter(ds)).shape == (4, 4, 8)
 
 
 def test_decoder_rejects_a_wrong_shape():
     with pytest.raises(ValueError, match=r"Received: targets.shape=\(4, 4, 9\)"):
-        yolo.decode_targets(np.zeros((4, 4, 9)), SPEC)
+        yolo.decode_targets(np.zeros((4, 4, 9)), SPEC, box_format="rel_yxyx")
+
+
+# ---------- box_format: required, keyword only ----------
+
+YOLO_FUNCTIONS = {
+    "encode_targets": (yolo.encode_targets, ([[0.1, 0.2, 0.5, 0.6]], [1], SPEC)),
+    "count_cell_collisions": (yolo.count_cell_collisions, ([[0.1, 0.2, 0.5, 0.6]], SPEC)),
+    "cell_boxes_to_image": (yolo.cell_boxes_to_image, (np.full((4, 4, 2, 4), 0.5, "float32"), SPEC)),
+    "decode_targets": (yolo.decode_targets, (np.zeros(SPEC.target_shape, "float32"), SPEC)),
+    "decode_predictions": (yolo.decode_predictions, (np.zeros((1, *SPEC.prediction_shape), "float32"), SPEC)),
+    "detect": (yolo.detect, (np.zeros((1, *SPEC.prediction_shape), "float32"), SPEC)),
+}
+
+
+@pytest.mark.parametrize("name", list(YOLO_FUNCTIONS))
+def test_box_format_is_a_required_keyword(name, box_format_required):
+    fn, args = YOLO_FUNCTIONS[name]
+    box_format_required(fn, args, box_format="rel_xyxy")
+
+
+def test_the_encoder_reads_boxes_in_the_format_it_is_told():
+    # One box written as TFDS's (y1, x1, y2, x2): read as x1, y1, x2, y2 instead, its centre moves
+    # from x 0.7, y 0.2 (cell row 0, column 2) to x 0.2, y 0.7 (row 2, column 0).
+    box = [[0.1, 0.6, 0.3, 0.8]]
+    as_yxyx = np.asarray(yolo.encode_targets(box, [1], SPEC, box_format="rel_yxyx"))
+    as_xyxy = np.asarray(yolo.encode_targets(box, [1], SPEC, box_format="rel_xyxy"))
+    assert np.argwhere(as_yxyx[..., 4]).tolist() == [[0, 2]]
+    assert np.argwhere(as_xyxy[..., 4]).tolist() == [[2, 0]]
 
 
 # ---------- output layer ----------
@@ -129,7 +163,9 @@ def test_output_layer_rejects_the_wrong_size():
 
 def test_perfect_prediction_gives_zero_loss():
     rng = np.random.default_rng(1)
-    target = np.stack([yolo.encode_targets(*random_scene(rng, 3), SPEC, "rel_xyxy") for _ in range(4)])
+    target = np.stack(
+        [yolo.encode_targets(*random_scene(rng, 3), SPEC, box_format="rel_xyxy") for _ in range(4)]
+    )
     loss = yolo.YoloV1Loss(SPEC)
     assert float(loss(target, perfect_prediction(target))) == pytest.approx(0.0, abs=1e-6)
     # The same with the second predictor holding the box: the responsible one is chosen by IoU.
@@ -140,7 +176,7 @@ def test_perfect_prediction_gives_zero_loss():
 
 def one_object():
     # x 0.05..0.35, y 0.1..0.3: centre (0.2, 0.2), cell (0, 0) of the 4x4 grid, at (0.8, 0.8) in the cell.
-    target = np.asarray(yolo.encode_targets([[0.05, 0.1, 0.35, 0.3]], [1], SPEC, "rel_xyxy"))[None]
+    target = np.asarray(yolo.encode_targets([[0.05, 0.1, 0.35, 0.3]], [1], SPEC, box_format="rel_xyxy"))[None]
     assert target[0, 0, 0, 4] == 1
     return target, perfect_prediction(target)
 
@@ -191,7 +227,9 @@ def test_object_confidence_target_is_the_iou():
 
 def test_the_loss_is_the_sum_of_its_terms_averaged_over_the_batch():
     rng = np.random.default_rng(2)
-    target = np.stack([yolo.encode_targets(*random_scene(rng, 2), SPEC, "rel_xyxy") for _ in range(3)])
+    target = np.stack(
+        [yolo.encode_targets(*random_scene(rng, 2), SPEC, box_format="rel_xyxy") for _ in range(3)]
+    )
     pred = np.asarray(yolo.YoloOutput(SPEC)(rng.normal(size=(3, 4, 4, 13)).astype("float32")))
     loss = yolo.YoloV1Loss(SPEC)
     terms = loss.terms(target, pred)
@@ -343,7 +381,7 @@ def test_overfitting_one_small_batch_cuts_the_loss_by_a_large_factor():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(3)
     scenes = [random_scene(rng, rng.integers(1, 4)) for _ in range(8)]
-    target = np.stack([yolo.encode_targets(b, lab, SPEC, "rel_xyxy") for b, lab in scenes])
+    target = np.stack([yolo.encode_targets(b, lab, SPEC, box_format="rel_xyxy") for b, lab in scenes])
     images = rng.normal(size=(8, 16, 16, 1)).astype("float32")
     inputs = keras.Input((16, 16, 1))
     x = keras.layers.Flatten()(inputs)
@@ -361,8 +399,8 @@ def test_overfitting_one_small_batch_cuts_the_loss_by_a_large_factor():
 
 def test_decode_predictions_inverts_perfect_predictions():
     boxes, labels = random_scene(np.random.default_rng(4), 4)
-    pred = perfect_prediction(yolo.encode_targets(boxes, labels, SPEC, "rel_xyxy"))[None]
-    found = yolo.detect(pred, SPEC, score_threshold=0.5)[0]
+    pred = perfect_prediction(yolo.encode_targets(boxes, labels, SPEC, box_format="rel_xyxy"))[None]
+    found = yolo.detect(pred, SPEC, score_threshold=0.5, box_format="rel_xyxy")[0]
     order = np.argsort(boxes[:, 0])
     np.testing.assert_allclose(found["boxes"][np.argsort(found["boxes"][:, 0])], boxes[order], atol=1e-6)
     assert sorted(found["classes"].tolist()) == sorted(labels.tolist())
@@ -371,7 +409,7 @@ def test_decode_predictions_inverts_perfect_predictions():
 
 def test_decode_predictions_rejects_a_wrong_shape():
     with pytest.raises(ValueError, match=r"Received: predictions.shape=\(4, 4, 13\)"):
-        yolo.decode_predictions(np.zeros((4, 4, 13)), SPEC)
+        yolo.decode_predictions(np.zeros((4, 4, 13)), SPEC, box_format="rel_xyxy")
 
 
 def detect_decoding_twice(
@@ -380,12 +418,12 @@ def detect_decoding_twice(
     """``yolo.detect`` as it was written first: decoded in ``box_format`` and again in corners for NMS."""
     from tfcourse import detection
 
-    decoded = yolo.decode_predictions(predictions, spec, box_format)
-    corners = yolo.decode_predictions(predictions, spec, "rel_xyxy")["boxes"]
+    decoded = yolo.decode_predictions(predictions, spec, box_format=box_format)
+    corners = yolo.decode_predictions(predictions, spec, box_format="rel_xyxy")["boxes"]
     results = []
     for boxes, xyxy, scores, classes in zip(decoded["boxes"], corners, decoded["scores"], decoded["classes"]):
         keep = detection.batched_non_max_suppression(
-            xyxy, scores, classes, iou_threshold, score_threshold, max_detections, "rel_xyxy"
+            xyxy, scores, classes, iou_threshold, score_threshold, max_detections, box_format="rel_xyxy"
         )
         results.append({"boxes": boxes[keep], "scores": scores[keep], "classes": classes[keep]})
     return results
@@ -399,7 +437,7 @@ def test_detect_decodes_once_and_finds_exactly_what_decoding_twice_found(box_for
         pred = np.array(yolo.YoloOutput(spec)(raw))
         pred[0] = 0  # an image where nothing scores: an empty result
         for threshold, nms_iou, most in [(0.2, 0.5, 100), (0.01, 0.3, 100), (0.05, 0.7, 3)]:
-            got = yolo.detect(pred, spec, threshold, nms_iou, most, box_format)
+            got = yolo.detect(pred, spec, threshold, nms_iou, most, box_format=box_format)
             expected = detect_decoding_twice(pred, spec, threshold, nms_iou, most, box_format)
             assert len(got) == len(expected) == batch
             for g, e in zip(got, expected):
@@ -593,7 +631,9 @@ def test_loss_on_encoded_scenes_matches_the_reference():
             scenes.append(
                 (np.concatenate([centre - size / 2, centre + size / 2], 1), rng.integers(0, c, count))
             )
-        target = np.stack([np.asarray(yolo.encode_targets(bx, lab, spec, "rel_xyxy")) for bx, lab in scenes])
+        target = np.stack(
+            [np.asarray(yolo.encode_targets(bx, lab, spec, box_format="rel_xyxy")) for bx, lab in scenes]
+        )
         pred = random_predictions(rng, target, b, c)
         expected = reference_yolo_v1_loss(target, pred, s, b, c)
         got = yolo.YoloV1Loss(spec).terms(target, pred)

@@ -1,7 +1,11 @@
 """Bounding boxes: formats, conversions, areas and IoU (after keras-cv's ``bounding_box``).
 
 A box is four numbers on the last axis of an array, ``(..., 4)``. What the four numbers mean is
-the box's *format*, and every function here takes it as an explicit argument:
+the box's *format*. Every function of the package that takes boxes takes their format as the
+required keyword argument ``box_format`` (as keras-cv's ``bounding_box_format``), with no
+default, so that each call says what its numbers mean: ``iou(a, b, box_format="xyxy")``;
+:func:`convert_format` takes its two as ``source`` and ``target``. Leaving it out is Python's
+TypeError, an unknown one a ValueError listing :data:`FORMATS`:
 
 ================  ==============================  =========================================
 format            the four numbers                typical user
@@ -113,21 +117,23 @@ _ORDER_RULE = {
 }
 
 
-def check_ordered(boxes, corners, box_format: str, name: str = "boxes") -> None:
+def check_ordered(boxes, corners, *, box_format: str, name: str = "boxes") -> None:
     """Raise a ValueError if a box's corners ``(x1, y1, x2, y2)`` are out of order (x2 < x1 or y2 < y1).
 
-    ``boxes`` are the boxes as given (named ``name`` in the error, in ``box_format``) and
-    ``corners`` the four corner arrays :func:`to_corners` made of them. Symbolic tensors (a traced
-    graph) are not checked; see the module docstring.
+    ``boxes`` are the boxes as given (named ``name`` in the error) and ``corners`` the four corner
+    arrays :func:`to_corners` made of them. ``box_format`` is the format of ``boxes``, one of
+    :data:`FORMATS`; the error states that format's rule. Symbolic tensors (a traced graph) are
+    not checked; see the module docstring.
 
     Example:
     >>> import numpy as np
     >>> b = np.array([[0.0, 0, 4, 4], [5, 5, 2, 9]])
-    >>> check_ordered(b, to_corners(b, "xyxy"), "xyxy")
+    >>> check_ordered(b, to_corners(b, box_format="xyxy"), box_format="xyxy")
     Traceback (most recent call last):
     ...
     ValueError: `boxes` holds 1 inverted box (x2 < x1 or y2 < y1 once in corners); format 'xyxy' needs x1 <= x2 and y1 <= y2. Fix the box, or pass `validate=False` to treat inverted boxes as empty (area 0), as for a network's raw predictions. Received: boxes[1]=[5.0, 5.0, 2.0, 9.0]
     """
+    check_format(box_format)
     values = [_concrete(c) for c in corners]
     if any(v is None for v in values):
         return
@@ -161,14 +167,16 @@ def _split(boxes):
 
 def _corners(boxes, box_format: str, validate: bool, name: str):
     """(x1, y1, x2, y2) of ``boxes`` as float tensors in the format's own units, checked if ``validate``."""
-    corners = to_corners(_as_boxes(boxes), box_format)
+    corners = to_corners(_as_boxes(boxes), box_format=box_format)
     if validate:
-        check_ordered(boxes, corners, box_format, name)
+        check_ordered(boxes, corners, box_format=box_format, name=name)
     return corners
 
 
-def to_corners(boxes, box_format: str):
+def to_corners(boxes, *, box_format: str):
     """``(x1, y1, x2, y2)`` of ``boxes`` in ``box_format``, in the format's own units.
+
+    ``box_format`` is the format of ``boxes``, one of :data:`FORMATS`.
 
     The first half of every conversion. It only indexes the last axis and adds, so the array
     type is kept: NumPy in, NumPy out (no TensorFlow call, which matters when evaluating
@@ -178,7 +186,7 @@ def to_corners(boxes, box_format: str):
 
     Example:
     >>> import numpy as np
-    >>> [float(v) for v in to_corners(np.array([30.0, 30.0, 40.0, 20.0]), "cxcywh")]
+    >>> [float(v) for v in to_corners(np.array([30.0, 30.0, 40.0, 20.0]), box_format="cxcywh")]
     [10.0, 20.0, 50.0, 40.0]
     """
     base = check_format(box_format).removeprefix("rel_")
@@ -244,9 +252,9 @@ def convert_format(
     """
     source, target = check_format(source, "source"), check_format(target, "target")
     given, boxes = boxes, _as_boxes(boxes)
-    x1, y1, x2, y2 = to_corners(boxes, source)
+    x1, y1, x2, y2 = to_corners(boxes, box_format=source)
     if validate:
-        check_ordered(given, (x1, y1, x2, y2), source)
+        check_ordered(given, (x1, y1, x2, y2), box_format=source)
     if source == target:
         return boxes
     if is_relative(source) != is_relative(target):
@@ -258,31 +266,33 @@ def convert_format(
     return _from_corners(x1, y1, x2, y2, target.removeprefix("rel_"))
 
 
-def box_area(boxes, box_format: str, *, validate: bool = True):
+def box_area(boxes, *, box_format: str, validate: bool = True):
     """Area of each box, ``(..., 4) -> (...)``; a box of zero width or height has area 0.
 
-    An inverted box (x2 < x1 or y2 < y1) raises a ValueError, or has area 0 with
-    ``validate=False`` (see the module docstring).
+    ``box_format`` is the format of ``boxes``, one of :data:`FORMATS` (pixel formats give areas
+    in pixels, ``rel_`` formats fractions of the image). An inverted box (x2 < x1 or y2 < y1)
+    raises a ValueError, or has area 0 with ``validate=False`` (see the module docstring).
 
     Example:
     >>> import numpy as np
-    >>> np.asarray(box_area([[0, 0, 4, 3], [5, 5, 5, 9]], "xyxy")).tolist()  # a line has area 0
+    >>> np.asarray(box_area([[0, 0, 4, 3], [5, 5, 5, 9]], box_format="xyxy")).tolist()  # a line has area 0
     [12.0, 0.0]
-    >>> np.asarray(box_area([[0, 0, 4, 3], [2, 2, 1, 1]], "xyxy", validate=False)).tolist()  # inverted: 0
+    >>> np.asarray(box_area([[0, 0, 4, 3], [2, 2, 1, 1]], box_format="xyxy", validate=False)).tolist()  # inverted: 0
     [12.0, 0.0]
     """
     x1, y1, x2, y2 = _corners(boxes, box_format, validate, "boxes")
     return ops.maximum(x2 - x1, 0.0) * ops.maximum(y2 - y1, 0.0)
 
 
-def intersection(boxes1, boxes2, box_format: str, *, validate: bool = True):
+def intersection(boxes1, boxes2, *, box_format: str, validate: bool = True):
     """Area of the overlap of two sets of boxes, broadcast against each other: ``(..., 4) -> (...)``.
 
-    ``validate``: as in :func:`box_area`.
+    ``box_format`` is the format of both sets, one of :data:`FORMATS`; ``validate``: as in
+    :func:`box_area`.
 
     Example:
     >>> import numpy as np
-    >>> np.asarray(intersection([0, 0, 4, 4], [[2, 2, 6, 6], [5, 5, 6, 6]], "xyxy")).tolist()
+    >>> np.asarray(intersection([0, 0, 4, 4], [[2, 2, 6, 6], [5, 5, 6, 6]], box_format="xyxy")).tolist()
     [4.0, 0.0]
     """
     boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
@@ -293,7 +303,7 @@ def intersection(boxes1, boxes2, box_format: str, *, validate: bool = True):
     return width * height
 
 
-def iou(boxes1, boxes2, box_format: str, *, validate: bool = True):
+def iou(boxes1, boxes2, *, box_format: str, validate: bool = True):
     """Intersection over union of pairs of boxes, broadcast against each other: ``(..., 4) -> (...)``.
 
     ``IoU = area(A ∩ B) / area(A ∪ B)``: 1 for identical boxes, 0 for disjoint ones. A box of
@@ -315,27 +325,30 @@ def iou(boxes1, boxes2, box_format: str, *, validate: bool = True):
     >>> import numpy as np
     >>> a = np.array([0, 0, 4, 4])  # 16 pixels
     >>> b = np.array([[2, 2, 6, 6], [0, 0, 4, 4], [4, 0, 8, 4], [1, 1, 1, 1]])
-    >>> print(np.asarray(iou(a, b, "xyxy")).round(4))  # 4 / (16 + 16 - 4), same, touching, a point
+    >>> print(np.asarray(iou(a, b, box_format="xyxy")).round(4))  # 4 / (16 + 16 - 4), same, touching, a point
     [0.1429 1.     0.     0.    ]
     """
     boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
-    inter = intersection(boxes1, boxes2, box_format, validate=validate)
+    inter = intersection(boxes1, boxes2, box_format=box_format, validate=validate)
     union = (
-        box_area(boxes1, box_format, validate=False) + box_area(boxes2, box_format, validate=False) - inter
+        box_area(boxes1, box_format=box_format, validate=False)
+        + box_area(boxes2, box_format=box_format, validate=False)
+        - inter
     )
     return ops.divide_no_nan(inter, union)  # 0 where both boxes have zero area, in every dtype
 
 
-def iou_matrix(boxes1, boxes2, box_format: str, *, validate: bool = True):
+def iou_matrix(boxes1, boxes2, *, box_format: str, validate: bool = True):
     """IoU of every box of one set with every box of another: ``(N, 4), (M, 4) -> (N, M)``.
 
-    ``validate``: as in :func:`iou`.
+    ``box_format`` is the format of both sets, one of :data:`FORMATS`; ``validate``: as in
+    :func:`iou`.
 
     Example:
     >>> import numpy as np
     >>> truth = np.array([[0, 0, 4, 4], [10, 10, 20, 20]])
     >>> predictions = np.array([[0, 0, 4, 2], [10, 10, 20, 20], [30, 30, 31, 31]])
-    >>> np.asarray(iou_matrix(truth, predictions, "xyxy")).tolist()
+    >>> np.asarray(iou_matrix(truth, predictions, box_format="xyxy")).tolist()
     [[0.5, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
@@ -345,35 +358,38 @@ def iou_matrix(boxes1, boxes2, box_format: str, *, validate: bool = True):
             f"shapes. Received: boxes1.shape={tuple(boxes1.shape)}, boxes2.shape={tuple(boxes2.shape)}"
         )
     if validate:
-        check_ordered(boxes1, to_corners(boxes1, box_format), box_format, "boxes1")
-        check_ordered(boxes2, to_corners(boxes2, box_format), box_format, "boxes2")
+        for name, given in (("boxes1", boxes1), ("boxes2", boxes2)):
+            check_ordered(given, to_corners(given, box_format=box_format), box_format=box_format, name=name)
     return iou(
-        boxes1[:, None, :], boxes2[None, :, :], box_format, validate=False
+        boxes1[:, None, :], boxes2[None, :, :], box_format=box_format, validate=False
     )  # (N, 1, 4) with (1, M, 4) -> (N, M)
 
 
-def giou(boxes1, boxes2, box_format: str, *, validate: bool = True):
+def giou(boxes1, boxes2, *, box_format: str, validate: bool = True):
     """Generalised IoU (Rezatofighi et al., 2019) of pairs of boxes: ``(..., 4) -> (...)``.
 
     ``GIoU = IoU - area(C minus (A ∪ B)) / area(C)``, with ``C`` the smallest box enclosing both.
     It lies in (-1, 1], equals IoU for boxes that fill their enclosing box, and keeps falling as
     disjoint boxes move apart, where IoU is stuck at 0: ``1 - GIoU`` is a loss with a gradient
-    even when the predicted box misses the true one. ``validate``: as in :func:`iou` (a loss
-    called eagerly on a network's predictions passes ``False``).
+    even when the predicted box misses the true one. ``box_format`` is the format of both sets,
+    one of :data:`FORMATS`; ``validate``: as in :func:`iou` (a loss called eagerly on a
+    network's predictions passes ``False``).
 
     Example:
     >>> import numpy as np
     >>> a = np.array([0, 0, 2, 2])
     >>> b = np.array([[0, 0, 2, 2], [2, 0, 4, 2], [6, 0, 8, 2]])
-    >>> np.asarray(giou(a, b, "xyxy")).tolist()  # identical, touching (C = 8, union 8), far apart (C = 16)
+    >>> np.asarray(giou(a, b, box_format="xyxy")).tolist()  # identical, touching (C = 8, union 8), far apart (C = 16)
     [1.0, 0.0, -0.5]
     """
     boxes1, boxes2 = _as_box_pair(boxes1, boxes2)
     ax1, ay1, ax2, ay2 = _corners(boxes1, box_format, validate, "boxes1")
     bx1, by1, bx2, by2 = _corners(boxes2, box_format, validate, "boxes2")
-    inter = intersection(boxes1, boxes2, box_format, validate=False)
+    inter = intersection(boxes1, boxes2, box_format=box_format, validate=False)
     union = (
-        box_area(boxes1, box_format, validate=False) + box_area(boxes2, box_format, validate=False) - inter
+        box_area(boxes1, box_format=box_format, validate=False)
+        + box_area(boxes2, box_format=box_format, validate=False)
+        - inter
     )
     enclosing = ops.maximum(ops.maximum(ax2, bx2) - ops.minimum(ax1, bx1), 0.0) * ops.maximum(
         ops.maximum(ay2, by2) - ops.minimum(ay1, by1), 0.0

@@ -2,7 +2,8 @@
 
 Detections travel as one dict per image, ``{"boxes": (K, 4), "scores": (K,), "classes": (K,)}``,
 and ground truths as ``{"boxes": (M, 4), "classes": (M,)}``; boxes are in any format of
-:mod:`tfcourse.boxes` (said by ``box_format``). Everything here is NumPy and written to be read.
+:data:`tfcourse.boxes.FORMATS`, which every function here takes as the required keyword argument
+``box_format`` (no default). Everything here is NumPy and written to be read.
 
 Average precision follows the COCO evaluator (``pycocotools``'s ``COCOeval.evaluateImg`` and
 ``accumulate``) rule for rule, so the two agree number for number:
@@ -49,8 +50,8 @@ def _as_xyxy(boxes, box_format: str, name: str = "boxes") -> np.ndarray:
     makes no TensorFlow call per image. An inverted box raises a ValueError naming it as ``name[i]``.
     """
     given = np.asarray(boxes, np.float64).reshape(-1, 4)
-    corners = box_utils.to_corners(given, box_format)
-    box_utils.check_ordered(given, corners, box_format, name)
+    corners = box_utils.to_corners(given, box_format=box_format)
+    box_utils.check_ordered(given, corners, box_format=box_format, name=name)
     return np.stack(corners, axis=1)  # (N, 4)
 
 
@@ -89,7 +90,8 @@ def non_max_suppression(
     iou_threshold: float = 0.5,
     score_threshold: float = float("-inf"),
     max_output_size: int | None = None,
-    box_format: str = "xyxy",
+    *,
+    box_format: str,
 ) -> np.ndarray:
     """Greedy non-max suppression: keep the best box, drop the boxes that overlap it, repeat.
 
@@ -100,7 +102,8 @@ def non_max_suppression(
             ``tf.image.non_max_suppression``).
         score_threshold: boxes scoring at or below this are dropped first.
         max_output_size: stop after keeping this many (None: no limit).
-        box_format: format of ``boxes``. An inverted box (x2 < x1 or y2 < y1) raises a ValueError.
+        box_format: the format of ``boxes``, one of :data:`tfcourse.boxes.FORMATS` (required, no
+            default). An inverted box (x2 < x1 or y2 < y1) raises a ValueError.
 
     Boxes and scores are taken in float32, as ``tf.image.non_max_suppression`` takes them, so that
     the two keep the same boxes.
@@ -110,7 +113,7 @@ def non_max_suppression(
 
     Example:
     >>> boxes = [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]
-    >>> non_max_suppression(boxes, [0.9, 0.8, 0.7], iou_threshold=0.5).tolist()  # IoU(0, 1) = 0.68
+    >>> non_max_suppression(boxes, [0.9, 0.8, 0.7], iou_threshold=0.5, box_format="xyxy").tolist()  # IoU 0.68
     [0, 2]
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -140,16 +143,23 @@ def batched_non_max_suppression(
     iou_threshold: float = 0.5,
     score_threshold: float = float("-inf"),
     max_output_size: int | None = None,
-    box_format: str = "xyxy",
+    *,
+    box_format: str,
 ) -> np.ndarray:
     """Non-max suppression within each class (boxes of different classes never suppress each other).
+
+    Args:
+        boxes, scores, iou_threshold, score_threshold, max_output_size: as in
+            :func:`non_max_suppression`.
+        classes: ``(N,)`` class of each box.
+        box_format: the format of ``boxes``, one of :data:`tfcourse.boxes.FORMATS` (required).
 
     Returns:
         ``(K,)`` int indices of the kept boxes over all classes, highest score first.
 
     Example:
     >>> boxes = [[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10]]
-    >>> batched_non_max_suppression(boxes, [0.9, 0.8, 0.7], [0, 0, 1]).tolist()
+    >>> batched_non_max_suppression(boxes, [0.9, 0.8, 0.7], [0, 0, 1], box_format="xyxy").tolist()
     [0, 2]
     """
     scores = np.asarray(scores, np.float32).reshape(-1)
@@ -170,7 +180,12 @@ def batched_non_max_suppression(
         kept.extend(
             members[
                 non_max_suppression(
-                    boxes[members], scores[members], iou_threshold, score_threshold, None, box_format
+                    boxes[members],
+                    scores[members],
+                    iou_threshold,
+                    score_threshold,
+                    None,
+                    box_format=box_format,
                 )
             ]
         )
@@ -179,7 +194,7 @@ def batched_non_max_suppression(
     return kept if max_output_size is None else kept[:max_output_size]
 
 
-def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5, box_format: str = "xyxy"):
+def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5, *, box_format: str):
     """Which detections of one class in one image are true positives (COCO's greedy matching).
 
     From the highest score down (stable: equal scores keep their order), each detection takes the
@@ -189,16 +204,25 @@ def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5
     match while ``IoU >= the best so far``). No detection is dropped here: the cap of
     :func:`precision_recall` is applied before.
 
+    Args:
+        det_boxes: ``(K, 4)`` detected boxes.
+        det_scores: ``(K,)`` their scores.
+        gt_boxes: ``(M, 4)`` true boxes.
+        iou_threshold: IoU a detection needs with a true box to count.
+        box_format: the format of ``det_boxes`` and ``gt_boxes``, one of
+            :data:`tfcourse.boxes.FORMATS` (required).
+
     Returns:
         ``(K,)`` bool, in the order of ``det_boxes``.
 
     Example:
     >>> match_detections([[0, 0, 10, 10], [0, 0, 10, 9], [50, 50, 60, 60]], [0.9, 0.8, 0.7],
-    ...                  [[0, 0, 10, 10]]).tolist()  # the second is a duplicate, the third a miss
+    ...                  [[0, 0, 10, 10]], box_format="xyxy").tolist()  # a duplicate second, a miss third
     [True, False, False]
     >>> # a tie: [2, 0, 12, 10] overlaps both truths by 8/12 and takes the second one,
     >>> # which leaves the first for [-1, 0, 9, 10]
-    >>> match_detections([[2, 0, 12, 10], [-1, 0, 9, 10]], [0.9, 0.8], [[0, 0, 10, 10], [4, 0, 14, 10]]).tolist()
+    >>> match_detections([[2, 0, 12, 10], [-1, 0, 9, 10]], [0.9, 0.8], [[0, 0, 10, 10], [4, 0, 14, 10]],
+    ...                  box_format="xyxy").tolist()
     [True, True]
     """
     det_corners = _as_xyxy(det_boxes, box_format, "det_boxes")
@@ -234,7 +258,8 @@ def precision_recall(
     ground_truths: Sequence[dict],
     class_id: int,
     iou_threshold: float = 0.5,
-    box_format: str = "xyxy",
+    *,
+    box_format: str,
     max_detections: int | None = 100,
 ) -> dict[str, np.ndarray | int]:
     """Precision and recall of one class as its score threshold is lowered, over a set of images.
@@ -244,7 +269,8 @@ def precision_recall(
         ground_truths: one dict per image (``boxes``, ``classes``), same order.
         class_id: the class.
         iou_threshold: IoU a detection needs with a true box to count.
-        box_format: format of all boxes.
+        box_format: the format of all boxes, detected and true, one of :data:`tfcourse.boxes.FORMATS`
+            (required, no default).
         max_detections: in each image, only this many detections of the class, the highest
             scoring, are evaluated (COCO's ``maxDets``, 100, applied per image and class as
             ``pycocotools`` does); the others are left out, neither hits nor false positives.
@@ -258,7 +284,7 @@ def precision_recall(
     >>> truth = [{"boxes": [[0, 0, 10, 10], [20, 20, 30, 30]], "classes": [0, 0]}]
     >>> dets = [{"boxes": [[0, 0, 10, 10], [40, 40, 50, 50], [20, 20, 30, 31]],
     ...          "scores": [0.9, 0.8, 0.7], "classes": [0, 0, 0]}]
-    >>> pr = precision_recall(dets, truth, class_id=0)
+    >>> pr = precision_recall(dets, truth, class_id=0, box_format="xyxy")
     >>> pr["precision"].round(3).tolist(), pr["recall"].tolist()
     ([1.0, 0.5, 0.667], [0.5, 0.5, 1.0])
     """
@@ -268,6 +294,7 @@ def precision_recall(
             f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
         )
     _check_max_detections(max_detections)
+    box_utils.check_format(box_format)  # also when there are no images
     return _precision_recall(_checked_images(detections, ground_truths, box_format), class_id, iou_threshold, max_detections)
 
 
@@ -359,10 +386,10 @@ def _in_corners(entries: Sequence[dict], box_format: str, name: str) -> list[dic
     """
     given = [np.asarray(e["boxes"], np.float64).reshape(-1, 4) for e in entries]
     stacked = np.concatenate(given or [np.zeros((0, 4))])
-    corners = np.stack(box_utils.to_corners(stacked, box_format), axis=1)  # (all boxes, 4)
+    corners = np.stack(box_utils.to_corners(stacked, box_format=box_format), axis=1)  # (all boxes, 4)
     parts = np.split(corners, np.cumsum([len(g) for g in given])[:-1])
     for i, (g, part) in enumerate(zip(given, parts)):
-        box_utils.check_ordered(g, tuple(part.T), box_format, f"{name}[{i}]['boxes']")
+        box_utils.check_ordered(g, tuple(part.T), box_format=box_format, name=f"{name}[{i}]['boxes']")
     return [{**e, "boxes": part} for e, part in zip(entries, parts)]
 
 
@@ -385,7 +412,8 @@ def mean_average_precision(
     num_classes: int,
     iou_threshold: float = 0.5,
     method: str = "coco101",
-    box_format: str = "xyxy",
+    *,
+    box_format: str,
     max_detections: int | None = 100,
 ) -> dict:
     """AP of every class and their mean (mAP), over classes that have at least one true box.
@@ -396,7 +424,8 @@ def mean_average_precision(
         num_classes: classes ``0 .. num_classes - 1`` are evaluated.
         iou_threshold: IoU a detection needs with a true box to count.
         method: ``"coco101"`` (as ``pycocotools``) or ``"voc"``, see :func:`average_precision`.
-        box_format: format of all boxes.
+        box_format: the format of all boxes, detected and true, one of :data:`tfcourse.boxes.FORMATS`
+            (required, no default).
         max_detections: detections evaluated per image and class, the highest scoring (COCO's
             100); None for no cap. See :func:`precision_recall`.
 
@@ -408,7 +437,7 @@ def mean_average_precision(
     >>> truth = [{"boxes": [[0, 0, 10, 10]], "classes": [0]}, {"boxes": [[5, 5, 20, 20]], "classes": [1]}]
     >>> dets = [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "classes": [0]},
     ...         {"boxes": [[5, 5, 20, 20]], "scores": [0.8], "classes": [0]}]  # right box, wrong class
-    >>> result = mean_average_precision(dets, truth, num_classes=3)
+    >>> result = mean_average_precision(dets, truth, num_classes=3, box_format="xyxy")
     >>> result["map"], result["ap"].tolist()
     (0.5, [1.0, 0.0, nan])
     """
@@ -430,7 +459,8 @@ def coco_mean_average_precision(
     ground_truths: Sequence[dict],
     num_classes: int,
     iou_threshold: float = 0.5,
-    box_format: str = "xyxy",
+    *,
+    box_format: str,
     max_detections: int | None = 100,
 ) -> dict:
     """The reference: AP per class and mAP at one IoU threshold from ``pycocotools``'s ``COCOeval``.
@@ -440,6 +470,12 @@ def coco_mean_average_precision(
     evaluates at most that many detections per image and class (None: all of them). Inverted
     boxes raise a ValueError, as in :func:`mean_average_precision`, instead of being ignored.
 
+    Args:
+        detections, ground_truths, num_classes, iou_threshold, max_detections: as in
+            :func:`mean_average_precision`.
+        box_format: the format of all boxes, detected and true, one of :data:`tfcourse.boxes.FORMATS`
+            (required, no default).
+
     Returns:
         ``{"map": float, "ap": (num_classes,) with NaN for classes without true boxes}``.
 
@@ -447,7 +483,7 @@ def coco_mean_average_precision(
     >>> truth = [{"boxes": [[0, 0, 10, 10]], "classes": [0]}, {"boxes": [[5, 5, 20, 20]], "classes": [1]}]
     >>> dets = [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "classes": [0]},
     ...         {"boxes": [[5, 5, 20, 20]], "scores": [0.8], "classes": [0]}]
-    >>> result = coco_mean_average_precision(dets, truth, num_classes=3)
+    >>> result = coco_mean_average_precision(dets, truth, num_classes=3, box_format="xyxy")
     >>> round(result["map"], 6), result["ap"].round(6).tolist()
     (0.5, [1.0, 0.0, nan])
     """

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcourse import _keras_private
+from tfcourse import boxes as box_utils
 
 
 def _as_images(images) -> tf.Tensor:
@@ -453,36 +454,59 @@ def crop(images, patch: Patch, size: int | None = None, fill: float = 0.0) -> np
     )
 
 
-def pointing_game(maps: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def _pixel_corners(boxes, box_format: str, image_shape: Sequence[int]) -> np.ndarray:
+    """``(N, 4)`` boxes in ``box_format`` -> float64 pixel corners ``(x1, y1, x2, y2)``, as given
+    (an inverted box stays inverted and holds no pixel)."""
+    box_utils.check_format(box_format)  # an unknown one is named as `box_format`
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    return np.asarray(
+        box_utils.convert_format(
+            boxes, box_format, "xyxy", image_shape=tuple(image_shape[:2]), validate=False
+        ),
+        dtype=float,
+    )
+
+
+def pointing_game(maps: np.ndarray, boxes: np.ndarray, *, box_format: str) -> np.ndarray:
     """Hits of the pointing game (Zhang et al., 2016): does each map's peak fall inside its box?
 
     Args:
         maps: ``(N, H, W)`` maps.
-        boxes: ``(N, 4)`` pixel boxes ``(x1, y1, x2, y2)`` (format ``"xyxy"`` of
-            :mod:`tfcourse.boxes`: pixel column ``i`` spans ``[i, i + 1)``).
+        boxes: ``(N, 4)`` boxes, one per map, in ``box_format``.
+        box_format: the format of ``boxes``, one of :data:`tfcourse.boxes.FORMATS` (required, no
+            default): ``"xyxy"`` for pixel corners (pixel column ``i`` spans ``[i, i + 1)``), a
+            ``rel_`` format for boxes normalised by the maps' ``(H, W)``.
 
     Returns:
         ``(N,)`` booleans.
 
     Example:
     >>> maps = np.zeros((2, 4, 4)); maps[0, 1, 2] = maps[1, 3, 3] = 1
-    >>> pointing_game(maps, np.array([[2, 0, 4, 2], [0, 0, 2, 2]])).tolist()
+    >>> pointing_game(maps, np.array([[2, 0, 4, 2], [0, 0, 2, 2]]), box_format="xyxy").tolist()
     [True, False]
     """
     maps = np.asarray(maps)
-    n, _, width = maps.shape
+    n, height, width = maps.shape
     peak = maps.reshape(n, -1).argmax(axis=1)
     rows, cols = np.divmod(peak, width)
     x, y = cols + 0.5, rows + 0.5  # the centre of the peak pixel
-    boxes = np.asarray(boxes, dtype=float)
+    boxes = _pixel_corners(boxes, box_format, (height, width))
     return (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
 
 
-def random_pointing(boxes: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
-    """The chance that a uniformly random pixel falls inside each pixel box ``(x1, y1, x2, y2)``:
-    the box's area (clipped to the image) over the image's, ``(N,)``."""
+def random_pointing(boxes: np.ndarray, image_shape: Sequence[int], *, box_format: str) -> np.ndarray:
+    """The chance that a uniformly random pixel falls inside each box: the box's area (clipped to
+    the image) over the image's, ``(N,)``.
+
+    ``boxes`` are ``(N, 4)`` in ``box_format``, one of :data:`tfcourse.boxes.FORMATS` (required,
+    no default), e.g. ``"xyxy"`` for pixel corners; ``image_shape`` is ``(height, width)``.
+
+    Example:
+    >>> random_pointing(np.array([[0, 0, 2, 5], [8, 8, 12, 12]]), (10, 10), box_format="xyxy").tolist()
+    [0.1, 0.04]
+    """
     height, width = image_shape[:2]
-    boxes = np.asarray(boxes, dtype=float)
+    boxes = _pixel_corners(boxes, box_format, (height, width))
     w = np.clip(boxes[:, 2], 0, width) - np.clip(boxes[:, 0], 0, width)
     h = np.clip(boxes[:, 3], 0, height) - np.clip(boxes[:, 1], 0, height)
     return np.clip(w, 0, None) * np.clip(h, 0, None) / (height * width)

@@ -273,10 +273,11 @@ def _place(rng, sizes, placed, present, config: ScenesConfig):
     if placed.shape[1] == 0:
         return corner[:, 0], np.ones(n, bool)
     cand, prev = candidates[:, :, None, :], placed[:, None, :, :]  # (N, T, 1, 4), (N, 1, K, 4)
-    iou = np.asarray(box_utils.iou(cand, prev, "xyxy"))  # (N, T, K)
-    inter = np.asarray(box_utils.intersection(cand, prev, "xyxy"))
+    iou = np.asarray(box_utils.iou(cand, prev, box_format="xyxy"))  # (N, T, K)
+    inter = np.asarray(box_utils.intersection(cand, prev, box_format="xyxy"))
     smaller = np.minimum(
-        np.asarray(box_utils.box_area(cand, "xyxy")), np.asarray(box_utils.box_area(prev, "xyxy"))
+        np.asarray(box_utils.box_area(cand, box_format="xyxy")),
+        np.asarray(box_utils.box_area(prev, box_format="xyxy")),
     )
     clash = (iou > config.max_iou) | (inter > config.max_cover * smaller)
     free = ~(clash & present[:, None, :]).any(axis=2)  # (N, T)

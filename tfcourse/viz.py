@@ -124,7 +124,8 @@ def draw_boxes(
     boxes,
     labels: Sequence[int] | None = None,
     scores: Sequence[float] | None = None,
-    box_format: str = "xyxy",
+    *,
+    box_format: str,
     class_names: Sequence[str] | None = None,
     color: str | Sequence[str] = "C1",
     image_shape: Sequence[int] | None = None,
@@ -142,7 +143,8 @@ def draw_boxes(
         boxes: ``(N, 4)`` boxes in ``box_format``.
         labels: ``(N,)`` class indices, or None for unlabelled boxes.
         scores: ``(N,)`` confidences, shown after the class name, or None.
-        box_format: any of :data:`tfcourse.boxes.FORMATS`, e.g. ``"rel_yxyx"`` for TFDS boxes.
+        box_format: the format of ``boxes``, any of :data:`tfcourse.boxes.FORMATS` (required, no
+            default), e.g. ``"xyxy"`` for pixel corners or ``"rel_yxyx"`` for TFDS boxes.
         class_names: names for the labels (else the label numbers are shown).
         color: one colour for all boxes or one per box.
         image_shape: ``(height, width)`` for normalised formats; by default the shape of the

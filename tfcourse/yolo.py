@@ -116,7 +116,7 @@ def _check_last_axis(name: str, tensor, size: int, rank: int | None = None) -> N
         raise ValueError(f"`{name}` must have {expected}. Received: {name}.shape={shape}")
 
 
-def encode_targets(boxes, labels, spec: YoloSpec, box_format: str = "rel_yxyx"):
+def encode_targets(boxes, labels, spec: YoloSpec, *, box_format: str):
     """One image's boxes and labels -> the YOLO target grid ``(S, S, 5 + C)``.
 
     Each object goes to the cell that holds its centre; the cell stores the centre's offset
@@ -129,14 +129,16 @@ def encode_targets(boxes, labels, spec: YoloSpec, box_format: str = "rel_yxyx"):
         boxes: ``(N, 4)`` normalised boxes (``N`` may be 0).
         labels: ``(N,)`` integer classes in ``[0, C)``.
         spec: the grid.
-        box_format: a normalised format of :data:`tfcourse.boxes.FORMATS`; default TFDS's ``"rel_yxyx"``.
+        box_format: the format of ``boxes``, a normalised (``rel_``) one of
+            :data:`tfcourse.boxes.FORMATS`, e.g. TFDS's ``"rel_yxyx"``; required, no default.
 
     Returns:
         A float32 tensor ``(S, S, 5 + C)``.
 
     Example:
     >>> spec = YoloSpec(grid_size=4, boxes_per_cell=1, num_classes=3)
-    >>> target = encode_targets([[0.5, 0.25, 0.7, 0.55]], [2], spec, "rel_xyxy")  # centre x 0.6, y 0.4
+    >>> box = [[0.5, 0.25, 0.7, 0.55]]  # x1, y1, x2, y2: centre x 0.6, y 0.4
+    >>> target = encode_targets(box, [2], spec, box_format="rel_xyxy")
     >>> np.argwhere(np.asarray(target[..., 4])).tolist()  # row 1 (y), column 2 (x)
     [[1, 2]]
     >>> np.asarray(target[1, 2]).astype(float).round(2).tolist()  # x, y in the cell; w, h of the image; object; class
@@ -174,14 +176,18 @@ def encode_targets(boxes, labels, spec: YoloSpec, box_format: str = "rel_yxyx"):
     )  # (S, S, 5 + C)
 
 
-def count_cell_collisions(boxes, spec: YoloSpec, box_format: str = "rel_yxyx") -> int:
+def count_cell_collisions(boxes, spec: YoloSpec, *, box_format: str) -> int:
     """How many of one image's objects share their centre's cell with an earlier object (and are lost).
+
+    ``boxes`` are one image's ``(N, 4)`` boxes in ``box_format``, a normalised (``rel_``) one of
+    :data:`tfcourse.boxes.FORMATS` (required, no default), e.g. TFDS's ``"rel_yxyx"``.
 
     Example:
     >>> count_cell_collisions([[0.1, 0.1, 0.2, 0.2], [0.12, 0.1, 0.22, 0.2], [0.6, 0.6, 0.9, 0.9]],
-    ...                       YoloSpec(grid_size=2), "rel_xyxy")
+    ...                       YoloSpec(grid_size=2), box_format="rel_xyxy")
     1
     """
+    box_utils.check_format(box_format)  # an unknown one is named as `box_format`
     cxcywh = np.asarray(box_utils.convert_format(np.reshape(boxes, (-1, 4)), box_format, "rel_cxcywh"))
     cells = np.clip(np.floor(cxcywh[:, :2] * spec.grid_size), 0, spec.grid_size - 1).astype(int)
     return len(cells) - len(np.unique(cells, axis=0))
@@ -193,15 +199,20 @@ def cell_offsets(spec: YoloSpec):
     return cols[..., None].astype("float32"), rows[..., None].astype("float32")
 
 
-def cell_boxes_to_image(xywh, spec: YoloSpec, box_format: str = "rel_xyxy"):
+def cell_boxes_to_image(xywh, spec: YoloSpec, *, box_format: str):
     """Cell-relative boxes ``(..., S, S, K, 4)`` (x, y in the cell; w, h of the image) -> image boxes.
+
+    ``box_format`` is the format of the returned boxes, a normalised (``rel_``) one of
+    :data:`tfcourse.boxes.FORMATS` (required, no default).
 
     Example:
     >>> spec = YoloSpec(grid_size=2)
     >>> xywh = np.zeros((2, 2, 1, 4), "float32"); xywh[1, 0, 0] = [0.5, 0.5, 0.2, 0.4]
-    >>> np.asarray(cell_boxes_to_image(xywh, spec, "rel_cxcywh"))[1, 0, 0].astype(float).round(2).tolist()
+    >>> image_boxes = np.asarray(cell_boxes_to_image(xywh, spec, box_format="rel_cxcywh"))
+    >>> image_boxes[1, 0, 0].astype(float).round(2).tolist()
     [0.25, 0.75, 0.2, 0.4]
     """
+    box_utils.check_format(box_format)  # an unknown one is named as `box_format`
     xywh = ops.convert_to_tensor(xywh)
     cols, rows = cell_offsets(spec)  # (S, S, 1) each, broadcast over K
     s = float(spec.grid_size)
@@ -211,22 +222,22 @@ def cell_boxes_to_image(xywh, spec: YoloSpec, box_format: str = "rel_xyxy"):
     return box_utils.convert_format(cxcywh, "rel_cxcywh", box_format)
 
 
-def decode_targets(targets, spec: YoloSpec, box_format: str = "rel_yxyx") -> dict[str, np.ndarray]:
+def decode_targets(targets, spec: YoloSpec, *, box_format: str) -> dict[str, np.ndarray]:
     """Invert :func:`encode_targets`: one target grid -> the boxes and classes it holds.
 
     Args:
         targets: ``(S, S, 5 + C)``.
         spec: the grid.
-        box_format: format of the returned boxes (normalised, or pixels with no image shape: use a
-            ``rel_`` format).
+        box_format: the format of the returned boxes, a normalised (``rel_``) one of
+            :data:`tfcourse.boxes.FORMATS` (required, no default; there is no image shape for pixels).
 
     Returns:
         ``{"boxes": (K, 4), "classes": (K,)}`` NumPy arrays, the ``K`` objects in row-major cell order.
 
     Example:
     >>> spec = YoloSpec(grid_size=4, boxes_per_cell=1, num_classes=3)
-    >>> target = encode_targets([[0.5, 0.25, 0.7, 0.55]], [2], spec, "rel_xyxy")
-    >>> decoded = decode_targets(target, spec, "rel_xyxy")
+    >>> target = encode_targets([[0.5, 0.25, 0.7, 0.55]], [2], spec, box_format="rel_xyxy")
+    >>> decoded = decode_targets(target, spec, box_format="rel_xyxy")
     >>> decoded["boxes"].astype(float).round(4).tolist(), decoded["classes"].tolist()
     ([[0.5, 0.25, 0.7, 0.55]], [2])
     """
@@ -235,7 +246,8 @@ def decode_targets(targets, spec: YoloSpec, box_format: str = "rel_yxyx") -> dic
         raise ValueError(
             f"`targets` must have shape {spec.target_shape} for {spec}. Received: targets.shape={targets.shape}"
         )
-    boxes = np.asarray(cell_boxes_to_image(targets[..., None, :4], spec, box_format))[..., 0, :]  # (S, S, 4)
+    boxes = cell_boxes_to_image(targets[..., None, :4], spec, box_format=box_format)  # (S, S, 1, 4)
+    boxes = np.asarray(boxes)[..., 0, :]  # (S, S, 4)
     present = targets[..., 4] > 0.5  # (S, S)
     return {"boxes": boxes[present], "classes": targets[..., 5:].argmax(-1)[present]}
 
@@ -359,9 +371,9 @@ def yolo_v1_loss_terms(
 
     # The responsible predictor: the cell's box with the highest IoU with the true box.
     ious = box_utils.iou(
-        cell_boxes_to_image(pred_box[..., :4], spec, "rel_xyxy"),
-        cell_boxes_to_image(true_box, spec, "rel_xyxy"),
-        "rel_xyxy",
+        cell_boxes_to_image(pred_box[..., :4], spec, box_format="rel_xyxy"),
+        cell_boxes_to_image(true_box, spec, box_format="rel_xyxy"),
+        box_format="rel_xyxy",
     )  # (batch, S, S, B)
     ious = ops.stop_gradient(ious)
     best = ops.one_hot(ops.argmax(ious, axis=-1), b, dtype=y_pred.dtype)  # (batch, S, S, B)
@@ -401,7 +413,7 @@ class YoloV1Loss(keras.losses.Loss):
     Example:
     >>> spec = YoloSpec(grid_size=2, boxes_per_cell=2, num_classes=3)
     >>> loss = YoloV1Loss(spec)
-    >>> target = encode_targets([[0.1, 0.1, 0.4, 0.3]], [1], spec, "rel_xyxy")[None]  # (1, 2, 2, 8)
+    >>> target = encode_targets([[0.1, 0.1, 0.4, 0.3]], [1], spec, box_format="rel_xyxy")[None]  # (1, 2, 2, 8)
     >>> perfect = np.zeros((1, 2, 2, 13), "float32")
     >>> perfect[..., :4] = target[..., :4]; perfect[..., 4] = target[..., 4]; perfect[..., 10:] = target[..., 5:]
     >>> float(loss(target, perfect))
@@ -468,11 +480,12 @@ class YoloV1Loss(keras.losses.Loss):
         return cls(**_config_with_spec(config))
 
 
-def decode_predictions(predictions, spec: YoloSpec, box_format: str = "rel_xyxy") -> dict[str, np.ndarray]:
+def decode_predictions(predictions, spec: YoloSpec, *, box_format: str) -> dict[str, np.ndarray]:
     """Predictions ``(batch, S, S, B*5 + C)`` -> every predicted box with its class and score.
 
     A box's class-specific score is the paper's ``p(class | object) * confidence``; each box keeps
-    its best class.
+    its best class. ``box_format`` is the format of the returned boxes, a normalised (``rel_``) one
+    of :data:`tfcourse.boxes.FORMATS` (required, no default).
 
     Returns:
         NumPy ``{"boxes": (batch, S*S*B, 4), "scores": (batch, S*S*B), "classes": (batch, S*S*B)}``.
@@ -480,7 +493,7 @@ def decode_predictions(predictions, spec: YoloSpec, box_format: str = "rel_xyxy"
     Example:
     >>> spec = YoloSpec(grid_size=2, boxes_per_cell=1, num_classes=2)
     >>> pred = np.zeros((1, 2, 2, 7), "float32"); pred[0, 0, 1] = [0.5, 0.5, 0.2, 0.2, 0.9, 0.25, 0.75]
-    >>> out = decode_predictions(pred, spec, "rel_cxcywh")
+    >>> out = decode_predictions(pred, spec, box_format="rel_cxcywh")
     >>> out["boxes"][0, 1].astype(float).round(3).tolist(), round(float(out["scores"][0, 1]), 3), int(out["classes"][0, 1])
     ([0.75, 0.25, 0.2, 0.2], 0.675, 1)
     """
@@ -494,7 +507,7 @@ def decode_predictions(predictions, spec: YoloSpec, box_format: str = "rel_xyxy"
     box = predictions[..., : b * 5].reshape(-1, s, s, b, 5)  # (batch, S, S, B, 5)
     class_probs = predictions[..., b * 5 :]  # (batch, S, S, C)
     scores = box[..., 4:5] * class_probs[..., None, :]  # (batch, S, S, B, C)
-    boxes = np.asarray(cell_boxes_to_image(box[..., :4], spec, box_format))  # (batch, S, S, B, 4)
+    boxes = np.asarray(cell_boxes_to_image(box[..., :4], spec, box_format=box_format))  # (batch, S, S, B, 4)
     n = len(predictions)
     return {
         "boxes": boxes.reshape(n, s * s * b, 4),
@@ -509,7 +522,8 @@ def detect(
     score_threshold: float = 0.2,
     iou_threshold: float = 0.5,
     max_detections: int = 100,
-    box_format: str = "rel_xyxy",
+    *,
+    box_format: str,
 ) -> list[dict[str, np.ndarray]]:
     """Predictions -> final detections per image: decode, drop low scores, non-max suppression per class.
 
@@ -522,7 +536,8 @@ def detect(
         score_threshold: boxes scoring below it are dropped before the suppression.
         iou_threshold: of two boxes of one class overlapping more than this, the lower-scoring goes.
         max_detections: at most this many per image.
-        box_format: a normalised format of :data:`tfcourse.boxes.FORMATS` for the returned boxes.
+        box_format: the format of the returned boxes, a normalised (``rel_``) one of
+            :data:`tfcourse.boxes.FORMATS` (required, no default).
 
     Returns:
         One dict per image, ``{"boxes": (K, 4), "scores": (K,), "classes": (K,)}``, highest score first.
@@ -532,7 +547,7 @@ def detect(
     >>> pred = np.zeros((1, 2, 2, 12), "float32")
     >>> pred[0, 0, 0, :10] = [0.5, 0.5, 0.4, 0.4, 0.9, 0.55, 0.5, 0.4, 0.4, 0.6]  # two near-copies
     >>> pred[0, 0, 0, 10:] = [1.0, 0.0]
-    >>> found = detect(pred, spec)[0]  # the 0.6 box is suppressed
+    >>> found = detect(pred, spec, box_format="rel_xyxy")[0]  # the 0.6 box is suppressed
     >>> found["boxes"].astype(float).round(3).tolist(), found["scores"].astype(float).round(3).tolist(), found["classes"].tolist()
     ([[0.05, 0.05, 0.45, 0.45]], [0.9], [0])
     """
@@ -540,11 +555,12 @@ def detect(
         raise ValueError(
             f"`detect` returns normalised boxes (a 'rel_' format). Received: box_format={box_format!r}"
         )
-    decoded = decode_predictions(predictions, spec, "rel_xyxy")  # corners for NMS; converted once kept
+    # Decoded once, into corners for the suppression; the boxes kept are then converted.
+    decoded = decode_predictions(predictions, spec, box_format="rel_xyxy")
     results = []
     for xyxy, scores, classes in zip(decoded["boxes"], decoded["scores"], decoded["classes"]):
         keep = detection.batched_non_max_suppression(
-            xyxy, scores, classes, iou_threshold, score_threshold, max_detections, "rel_xyxy"
+            xyxy, scores, classes, iou_threshold, score_threshold, max_detections, box_format="rel_xyxy"
         )
         boxes = np.asarray(box_utils.convert_format(xyxy[keep], "rel_xyxy", box_format))  # (K, 4)
         results.append({"boxes": boxes, "scores": scores[keep], "classes": classes[keep]})
