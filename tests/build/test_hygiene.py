@@ -33,6 +33,27 @@ def test_notebook_is_clean_and_well_formed(path: Path):
     assert set(budget) == {"quick", "full"}, "metadata tfcourse.budget_s needs quick and full"
 
 
+MAX_CODE_LINE = 100  # notebooks/ruff.toml: slides and projectors cut longer lines
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_code_lines_fit_on_a_slide(path: Path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    long = [
+        f"cell {i}: {line[:60]}... ({len(line)} characters)"
+        for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code"
+        for line in "".join(cell["source"]).splitlines()
+        if len(line) > MAX_CODE_LINE
+    ]
+    assert not long, f"code lines over {MAX_CODE_LINE} characters (`make lint` names them):\n" + "\n".join(
+        long
+    )
+    assert "line-length = 100" in (PATHS.notebooks / "ruff.toml").read_text(), (
+        "the lint rule and this test agree"
+    )
+
+
 def test_problems_are_found_and_stripped():
     nb = {
         "cells": [
