@@ -217,7 +217,7 @@ def test_show_examples_and_tf_data(built):
 
 def test_predefined_configs():
     names = [c.name for c in scenes.ClothingScenes.BUILDER_CONFIGS]
-    assert names == ["single", "single_small", "multi", "multi_small"]
+    assert names == ["single", "single_small", "multi", "multi_small", "segment", "segment_small"]
     multi = scenes.ClothingScenes.builder_configs["multi"]
     assert multi.canvas_size == 96 and multi.max_objects == 4 and multi.max_iou == 0.3
     assert str(scenes.default_data_dir()).endswith("data/tfds")

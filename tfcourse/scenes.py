@@ -43,6 +43,13 @@ CLASS_NAMES: tuple[str, ...] = data.CLASS_NAMES
 ITEM_SIZE = 28  # Fashion-MNIST images are 28x28
 _CHUNK = 512  # scenes whose pixels are computed at once; fixed, so that results never depend on it
 _PLACEMENT_TRIES = 32  # candidate positions per item in multi-object scenes
+# A pixel of the masks belongs to an item only where the item's own (scaled) value is at least
+# this, out of 255. Scaling blurs every item's outline into a faint halo one or two pixels wide
+# (values of a few units), which the tight box includes but which a viewer would not call part
+# of the item; 32 drops that halo and keeps the item's body, dark fabric included (Fashion-MNIST
+# items are mostly far brighter), and it is below most backgrounds' brightest texture (about 80),
+# where the background shows anyway.
+MASK_THRESHOLD = 32
 
 
 def default_data_dir() -> Path:
@@ -67,6 +74,9 @@ class ScenesConfig(tfds.core.BuilderConfig):
         train_examples: scenes in the ``train`` split.
         test_examples: scenes in the ``test`` split.
         seed: everything random (items, scales, places, backgrounds) follows from it.
+        masks: also make a per-pixel class mask and instance mask for every scene (semantic
+            segmentation, notebook 09). They are derived from the same paste and draw no random
+            numbers, so the images and boxes are the same with or without them.
     """
 
     canvas_size: int = 64
@@ -79,6 +89,7 @@ class ScenesConfig(tfds.core.BuilderConfig):
     train_examples: int = 4000
     test_examples: int = 1000
     seed: int = 0
+    masks: bool = False
 
     def __post_init__(self):
         for field in ("canvas_size", "min_objects", "max_objects", "train_examples", "test_examples"):
@@ -113,6 +124,10 @@ class ScenesConfig(tfds.core.BuilderConfig):
 # items were scaled from 0.8x, so that a cache of the old scenes is not read as the new ones.
 SINGLE_DESCRIPTION = "One item per 64x64 canvas, scaled 1x to 2x, for localization (notebook 06)."
 MULTI_DESCRIPTION = "One to four items per 96x96 canvas, boxes with IoU < 0.3, for detection (notebook 07)."
+SEGMENT_DESCRIPTION = (
+    "The multi-object scenes (the same pixels and boxes as `multi`) with class and instance masks, "
+    "for semantic segmentation (notebook 09)."
+)
 
 BUILDER_CONFIGS: tuple[ScenesConfig, ...] = (
     ScenesConfig(
@@ -148,8 +163,30 @@ BUILDER_CONFIGS: tuple[ScenesConfig, ...] = (
         train_examples=2_000,
         test_examples=500,
     ),
+    # The multi configs' parameters and seed, so that the scenes are identical, plus masks.
+    ScenesConfig(
+        name="segment",
+        description=SEGMENT_DESCRIPTION,
+        version="1.0.0",
+        canvas_size=96,
+        max_objects=4,
+        train_examples=30_000,
+        test_examples=2_500,
+        masks=True,
+    ),
+    ScenesConfig(
+        name="segment_small",
+        description=SEGMENT_DESCRIPTION,
+        version="1.0.0",
+        canvas_size=96,
+        max_objects=4,
+        train_examples=2_000,
+        test_examples=500,
+        masks=True,
+    ),
 )
-"""The predefined configs: ``single`` and ``multi`` for the full profile, ``*_small`` for quick."""
+"""The predefined configs: ``single``, ``multi`` and ``segment`` for the full profile, ``*_small``
+for quick. ``segment`` is ``multi`` with masks."""
 
 
 # ---------- Generation (NumPy) ----------
@@ -302,7 +339,15 @@ def generate_scenes(
         ``image`` ``(count, S, S)`` uint8; ``boxes`` ``(count, K, 4)`` pixel ``xyxy`` (int);
         ``labels`` and ``items`` (index into ``images``) ``(count, K)``; ``present``
         ``(count, K)`` bool, which slots hold an item (the first one always does); ``scales``
-        ``(count, K)`` each item's scale factor.
+        ``(count, K)`` each item's scale factor. With ``config.masks`` also ``instance_mask``
+        ``(count, S, S)`` uint8 (0 background, ``k + 1`` the item in slot ``k``) and
+        ``class_mask`` ``(count, S, S)`` uint8 (0 background, ``label + 1`` the item's class).
+
+    A pixel belongs to the item whose pasted value is on top there (the largest; on a tie the
+    later slot, as with any order of pasting the pixel's value is the same), provided that value
+    is at least :data:`MASK_THRESHOLD` and above the background's value at that pixel (where the
+    background is brighter, the canvas shows the background). So every item's mask lies inside
+    its box, which is the tight box of all its non-zero pixels, halo and occluded parts included.
 
     Example:
     >>> items = np.zeros((3, 28, 28), np.uint8); items[:, 4:24, 8:20] = 255
@@ -339,6 +384,9 @@ def generate_scenes(
 
     # Pixels: background, then every item's patch pasted at its place, by max-compositing.
     canvas = np.empty((count, size, size), np.uint8)
+    if config.masks:
+        instance_mask = np.zeros((count, size, size), np.uint8)
+        class_mask = np.zeros((count, size, size), np.uint8)
     offset = np.arange(patch)
     for start in range(0, count, _CHUNK):
         part = slice(start, start + _CHUNK)
@@ -353,12 +401,26 @@ def generate_scenes(
             boxes[part, :, :2] - patch_boxes[part, :, :2] + patch
         )  # (n, K, 2): patch corner in `padded`
         scene = np.arange(n)[:, None, None]
+        owner = np.zeros(padded.shape, np.uint8) if config.masks else None  # slot + 1 on top
         for k in range(slots):
             rows = top_left[:, k, 1, None, None] + offset[None, :, None]  # (n, P, 1)
             cols = top_left[:, k, 0, None, None] + offset[None, None, :]  # (n, 1, P)
-            padded[scene, rows, cols] = np.maximum(padded[scene, rows, cols], patches[:, k])
-        canvas[part] = np.maximum(layer, padded[:, patch : patch + size, patch : patch + size])
-    return {
+            current = padded[scene, rows, cols]
+            if owner is not None:
+                on_top = (patches[:, k] >= current) & (patches[:, k] > 0)
+                owner[scene, rows, cols] = np.where(on_top, k + 1, owner[scene, rows, cols])
+            padded[scene, rows, cols] = np.maximum(current, patches[:, k])
+        items_layer = padded[:, patch : patch + size, patch : patch + size]
+        canvas[part] = np.maximum(layer, items_layer)
+        if owner is not None:
+            shown = (items_layer >= MASK_THRESHOLD) & (items_layer > layer)
+            instance = np.where(shown, owner[:, patch : patch + size, patch : patch + size], 0)
+            classes = np.concatenate([np.zeros((n, 1), np.int64), labels[items[part]] + 1], axis=1)
+            instance_mask[part] = instance
+            class_mask[part] = np.take_along_axis(classes, instance.reshape(n, -1), axis=1).reshape(
+                n, size, size
+            )
+    scenes = {
         "image": canvas,
         "boxes": boxes,
         "labels": labels[items].astype(np.int64) * present,
@@ -366,6 +428,9 @@ def generate_scenes(
         "present": present,
         "scales": scales * present,
     }
+    if config.masks:
+        scenes["instance_mask"], scenes["class_mask"] = instance_mask, class_mask
+    return scenes
 
 
 # ---------- The TFDS builder ----------
@@ -396,7 +461,9 @@ class ClothingScenes(tfds.core.GeneratorBasedBuilder):
     Features: ``image`` ``(S, S, 1)`` uint8; ``objects``, a sequence of ``bbox``
     (``tfds.features.BBox``: normalised ``ymin, xmin, ymax, xmax``, i.e. ``"rel_yxyx"``),
     ``label`` (the class) and ``item`` (the index of the Fashion-MNIST image in its split).
-    Examples keep the order in which they were generated.
+    Configs with masks (``segment``, ``segment_small``) add ``class_mask`` and ``instance_mask``,
+    ``(S, S, 1)`` uint8 PNGs (see :func:`generate_scenes`). Examples keep the order in which they
+    were generated.
     """
 
     VERSION = tfds.core.Version("1.0.0")
@@ -406,6 +473,14 @@ class ClothingScenes(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         config: ScenesConfig = self.builder_config
         size = config.canvas_size
+        masks = (
+            {
+                "class_mask": tfds.features.Image(shape=(size, size, 1)),
+                "instance_mask": tfds.features.Image(shape=(size, size, 1)),
+            }
+            if config.masks
+            else {}
+        )
         return tfds.core.DatasetInfo(
             builder=self,
             description=(
@@ -424,6 +499,7 @@ class ClothingScenes(tfds.core.GeneratorBasedBuilder):
                             "item": tfds.features.Scalar(np.int64),
                         }
                     ),
+                    **masks,
                 }
             ),
             disable_shuffling=True,
@@ -462,17 +538,18 @@ class ClothingScenes(tfds.core.GeneratorBasedBuilder):
         )
         for i in range(count):
             keep = scenes["present"][i]
-            yield (
-                i,
-                {
-                    "image": _png(scenes["image"][i]),
-                    "objects": {
-                        "bbox": rel_yxyx[i][keep],
-                        "label": scenes["labels"][i][keep],
-                        "item": scenes["items"][i][keep],
-                    },
+            example = {
+                "image": _png(scenes["image"][i]),
+                "objects": {
+                    "bbox": rel_yxyx[i][keep],
+                    "label": scenes["labels"][i][keep],
+                    "item": scenes["items"][i][keep],
                 },
-            )
+            }
+            if config.masks:
+                example["class_mask"] = _png(scenes["class_mask"][i])
+                example["instance_mask"] = _png(scenes["instance_mask"][i])
+            yield i, example
 
 
 def builder(
@@ -490,8 +567,8 @@ def load_scenes(
     """Build the scenes if they are not on disk yet (no network), then return ``(dataset, info)``.
 
     Args:
-        config: ``"single"``, ``"single_small"``, ``"multi"``, ``"multi_small"`` or a
-            :class:`ScenesConfig`.
+        config: ``"single"``, ``"single_small"``, ``"multi"``, ``"multi_small"``,
+            ``"segment"``, ``"segment_small"`` or a :class:`ScenesConfig`.
         split: a TFDS split, e.g. ``"train"``, ``"test"`` or ``"train[:90%]"``.
         data_dir: where TFDS keeps the data; default ``data/tfds`` in the project (git-ignored).
 
