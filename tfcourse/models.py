@@ -6,6 +6,8 @@ builder              what it is                                                 
 :func:`fashion_cnn`  two ``ConvBlock``s and a dense head for Fashion-MNIST           02, 03, 08
 :func:`block_cnn`    three VGG-style blocks and a pooled head, cut for transfer      05
 :func:`lenet` ...    the five small families of :data:`SMALL_FAMILIES`               04
+:func:`unet`         a small U-Net for per-pixel classes of the scenes               09
+:func:`fcn`          a fully convolutional network, one-step or skip upsampling      09
 ===================  ==============================================================  ==============
 
 :func:`feature_extractor` cuts a model below its head (notebook 05). The paper-scale networks
@@ -30,7 +32,9 @@ from tfcourse import checks
 from tfcourse.layers import (
     ClassifierHead,
     ConvBlock,
+    DecoderBlock,
     DenseBlock,
+    EncoderBlock,
     InceptionModule,
     ResidualBlock,
     TransitionLayer,
@@ -282,3 +286,118 @@ SMALL_FAMILIES: dict[str, Callable[..., keras.Model]] = {
     "DenseNet-style": densenet_style,
 }
 """Notebook 04's side-by-side comparison, in its order: each family's model name -> its builder."""
+
+
+# ---------- Segmentation (notebook 09): a class for every pixel ----------
+
+FCN_VARIANTS = ("32s", "8s")
+
+
+def _segmentation_input(input_shape, rescale):
+    inputs = keras.Input(tuple(input_shape))
+    return inputs, (inputs if rescale is None else keras.layers.Rescaling(rescale, name="rescale")(inputs))
+
+
+def unet(
+    input_shape: Sequence[int] = (96, 96, 1),
+    num_classes: int = 11,
+    filters: Sequence[int] = (16, 32, 64),
+    upsampling: str = "transpose",
+    rescale: float | None = 1 / 255,
+) -> keras.Model:
+    """A small U-Net: an :class:`EncoderBlock` per entry of ``filters``, a bottleneck, a
+    :class:`DecoderBlock` per encoder block joined to it by a skip, and a 1x1 convolution to
+    per-pixel logits ``(batch, height, width, num_classes)``.
+
+    Args:
+        input_shape: ``(height, width, channels)``; height and width divisible by
+            ``2 ** len(filters)``.
+        num_classes: classes per pixel (the scenes: background + 10).
+        filters: channels of the encoder blocks, from the finest scale; the bottleneck has twice
+            the last, and each decoder block the channels of the encoder block it joins.
+        upsampling: ``"transpose"`` or ``"bilinear"`` (see :class:`DecoderBlock`).
+        rescale: a factor applied to the pixels first (``1 / 255`` for the scenes' uint8
+            images), or ``None``.
+
+    Example:
+    >>> model = unet((32, 32, 1), num_classes=3, filters=(4, 8))
+    >>> model.output_shape
+    (None, 32, 32, 3)
+    """
+    filters = [checks.positive_int("filters", f) for f in filters]
+    checks.positive_int("num_classes", num_classes)
+    inputs, x = _segmentation_input(input_shape, rescale)
+    skips = []
+    for i, width in enumerate(filters):
+        skip, x = EncoderBlock(width, name=f"encoder{i + 1}")(x)
+        skips.append(skip)
+    x = ConvBlock(2 * filters[-1], repeats=2, name="bottleneck")(x)
+    for i, (width, skip) in reversed(list(enumerate(zip(filters, skips)))):
+        x = DecoderBlock(width, upsampling, name=f"decoder{i + 1}")([x, skip])
+    outputs = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"unet_{upsampling}")
+
+
+def fcn(
+    input_shape: Sequence[int] = (96, 96, 1),
+    num_classes: int = 11,
+    variant: str = "8s",
+    filters: Sequence[int] = (16, 32, 64, 128),
+    rescale: float | None = 1 / 255,
+) -> keras.Model:
+    """A fully convolutional network (Long, Shelhamer and Darrell, 2015) on a small backbone.
+
+    The backbone is three ``ConvBlock`` pairs with 2x2 max pooling (``filters[0:3]``, strides
+    2, 4 and 8) and a last pair of ``filters[3]`` channels at stride 8. A 1x1 convolution turns
+    features into class scores, and the scores are upsampled to the image:
+
+    - ``"32s"`` style: the last scores, upsampled 8x in one step (bilinear). The paper's FCN-32s
+      upsamples VGG's stride-32 scores this way; our backbone's coarsest stride is 8, and the
+      name keeps the paper's idea, one step from the coarsest scores.
+    - ``"8s"`` style: the coarse scores are upsampled 2x by a learned transposed convolution and
+      added to scores computed from the stride-4 features, again to the stride-2 features, and
+      the sum upsampled 2x to the image: the paper's skip fusion (pool4, then pool3), moved two
+      scales finer to fit 96x96 scenes.
+
+    Args:
+        input_shape: ``(height, width, channels)``, height and width divisible by 8.
+        num_classes: classes per pixel.
+        variant: ``"32s"`` or ``"8s"``.
+        filters: the four backbone widths.
+        rescale: a factor applied to the pixels first, or ``None``.
+
+    Returns:
+        A model from images to per-pixel logits ``(batch, height, width, num_classes)``.
+
+    Example:
+    >>> fcn((32, 32, 1), num_classes=3, variant="32s").output_shape
+    (None, 32, 32, 3)
+    """
+    checks.one_of("variant", variant, FCN_VARIANTS)
+    checks.positive_int("num_classes", num_classes)
+    if len(filters) != 4:
+        raise ValueError(f"`filters` must give the four backbone widths. Received: filters={tuple(filters)}")
+    height, width = tuple(input_shape)[:2]
+    if any(side is not None and side % 8 for side in (height, width)):
+        raise ValueError(
+            f"The FCN backbone downsamples 8x: height and width must be multiples of 8. Received "
+            f"input_shape={tuple(input_shape)}"
+        )
+    inputs, x = _segmentation_input(input_shape, rescale)
+    stages = []
+    for i, channels in enumerate(filters[:3]):
+        x = ConvBlock(channels, repeats=2, pooling="max", name=f"stage{i + 1}")(x)  # /2, /4, /8
+        stages.append(x)
+    x = ConvBlock(filters[3], repeats=2, name="stage4")(x)  # /8
+    scores = keras.layers.Conv2D(num_classes, 1, name="score8")(x)
+    if variant == "32s":
+        scores = keras.layers.UpSampling2D(8, interpolation="bilinear", name="upsample8")(scores)
+    else:
+        for stride, features in ((4, stages[1]), (2, stages[0])):
+            up = keras.layers.Conv2DTranspose(
+                num_classes, 4, strides=2, padding="same", name=f"up_to_{stride}"
+            )
+            skip = keras.layers.Conv2D(num_classes, 1, name=f"score{stride}")(features)
+            scores = keras.layers.Add(name=f"fuse{stride}")([up(scores), skip])
+        scores = keras.layers.UpSampling2D(2, interpolation="bilinear", name="upsample2")(scores)
+    return keras.Model(inputs, scores, name=f"fcn_{variant}")
