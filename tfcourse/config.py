@@ -158,7 +158,9 @@ def notebook_budget(notebook: str | Path, profile: str | Profile | None = None) 
     if path.suffix != ".ipynb":
         path = PATHS.notebooks / f"{notebook}.ipynb"
     if not path.is_file():
-        raise FileNotFoundError(f"No notebook at {path}; pass a path to an .ipynb file or a name in {PATHS.notebooks}")
+        raise FileNotFoundError(
+            f"No notebook at {path}; pass a path to an .ipynb file or a name in {PATHS.notebooks}"
+        )
     name = profile.name if isinstance(profile, Profile) else get_profile(profile).name
     with open(path, encoding="utf-8") as f:
         budget = json.load(f).get("metadata", {}).get("tfcourse", {}).get("budget_s", {}).get(name)

@@ -236,7 +236,9 @@ def match_detections(det_boxes, det_scores, gt_boxes, iou_threshold: float = 0.5
     return _match(det_corners, det_scores, gt_corners, iou_threshold)
 
 
-def _match(det_corners: np.ndarray, det_scores: np.ndarray, gt_corners: np.ndarray, iou_threshold: float) -> np.ndarray:
+def _match(
+    det_corners: np.ndarray, det_scores: np.ndarray, gt_corners: np.ndarray, iou_threshold: float
+) -> np.ndarray:
     """:func:`match_detections` on checked float64 corners and scores (no input checks)."""
     ious = _iou_matrix(det_corners, gt_corners)  # (K, M)
     threshold = min(iou_threshold, 1 - 1e-10)  # pycocotools' rule
@@ -295,10 +297,14 @@ def precision_recall(
         )
     _check_max_detections(max_detections)
     box_utils.check_format(box_format)  # also when there are no images
-    return _precision_recall(_checked_images(detections, ground_truths, box_format), class_id, iou_threshold, max_detections)
+    return _precision_recall(
+        _checked_images(detections, ground_truths, box_format), class_id, iou_threshold, max_detections
+    )
 
 
-def _checked_images(detections: Sequence[dict], ground_truths: Sequence[dict], box_format: str) -> list[tuple]:
+def _checked_images(
+    detections: Sequence[dict], ground_truths: Sequence[dict], box_format: str
+) -> list[tuple]:
     """Every image's ``(det corners, det classes, det scores, truth corners, truth classes)``, checked once."""
     images = []
     for i, (det, truth) in enumerate(zip(detections, ground_truths)):
@@ -308,7 +314,9 @@ def _checked_images(detections: Sequence[dict], ground_truths: Sequence[dict], b
     return images
 
 
-def _precision_recall(images: list[tuple], class_id: int, iou_threshold: float, max_detections: int | None) -> dict:
+def _precision_recall(
+    images: list[tuple], class_id: int, iou_threshold: float, max_detections: int | None
+) -> dict:
     """:func:`precision_recall` on the images :func:`_checked_images` made."""
     hits, scores, num_truths = [np.zeros(0, bool)], [np.zeros(0)], 0
     for det_boxes, det_classes, det_scores, gt_boxes, gt_classes in images:
@@ -403,7 +411,9 @@ def _checked_corners(
             "`detections` and `ground_truths` need one entry per image. "
             f"Received: len(detections)={len(detections)}, len(ground_truths)={len(ground_truths)}"
         )
-    return _in_corners(detections, box_format, "detections"), _in_corners(ground_truths, box_format, "ground_truths")
+    return _in_corners(detections, box_format, "detections"), _in_corners(
+        ground_truths, box_format, "ground_truths"
+    )
 
 
 def mean_average_precision(
@@ -443,7 +453,9 @@ def mean_average_precision(
     """
     corners = "rel_xyxy" if box_utils.is_relative(box_format) else "xyxy"
     detections, ground_truths = _checked_corners(detections, ground_truths, box_format, max_detections)
-    images = _checked_images(detections, ground_truths, corners)  # each image checked once, not once per class
+    images = _checked_images(
+        detections, ground_truths, corners
+    )  # each image checked once, not once per class
     curves = [_precision_recall(images, c, iou_threshold, max_detections) for c in range(num_classes)]
     ap = np.array(
         [

@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also merge this full-profile run into a committed record, e.g. results/full.json",
     )
-    readme = sub.add_parser("readme", help="regenerate the README's full-profile table from results/full.json")
+    readme = sub.add_parser(
+        "readme", help="regenerate the README's full-profile table from results/full.json"
+    )
     readme.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if the README's table is out of date"
     )
