@@ -111,6 +111,18 @@ def test_dice_loss_config_and_shape_check():
         segmentation.DiceLoss(1)
 
 
+def test_dice_loss_weights_examples_but_refuses_pixel_weights():
+    labels = RNG.integers(0, 3, size=(2, 4, 4))
+    logits = RNG.normal(size=(2, 4, 4, 3)).astype("float32")
+    loss = segmentation.DiceLoss(3)
+    value = float(loss(labels, logits))
+    # Keras's "sum_over_batch_size": weighted sum over examples / number of examples
+    assert float(loss(labels, logits, sample_weight=np.array([1.0, 0.0]))) == pytest.approx(value / 2)
+    assert float(loss(labels, logits, sample_weight=np.ones((2, 1)))) == pytest.approx(value)
+    with pytest.raises(ValueError, match=r"one per pixel.*\(2, 4, 4\)"):
+        loss(labels, logits, sample_weight=np.ones((2, 4, 4), "float32"))
+
+
 def test_dice_loss_trains_a_model():
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, padding="same")])
     model.compile(keras.optimizers.Adam(0.05), segmentation.DiceLoss(3))

@@ -174,6 +174,9 @@ class DiceLoss(keras.losses.Loss):
 
     ``y_true``: ``(N, H, W)`` or ``(N, H, W, 1)`` integer class masks; ``y_pred``:
     ``(N, H, W, num_classes)``. Returns one value per batch (reduction is over the batch already).
+    A ``sample_weight`` per example scales it as Keras does for any loss; a weight per pixel
+    (:func:`pixel_weights`) is refused: it is meant for cross-entropy, and Dice already weighs
+    every class the same.
     """
 
     def __init__(
@@ -188,6 +191,18 @@ class DiceLoss(keras.losses.Loss):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}")
         self.num_classes, self.from_logits, self.smooth = num_classes, bool(from_logits), float(smooth)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            shape = tuple(keras.ops.shape(sample_weight))
+            if any(side != 1 for side in shape[1:]):
+                raise ValueError(
+                    "DiceLoss takes at most one `sample_weight` per example, not one per pixel: it "
+                    "pools the whole batch's pixels and already weighs every class the same. Use "
+                    "per-pixel weights (`pixel_weights`) with cross-entropy. Received sample_weight "
+                    f"of shape {shape}"
+                )
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         if y_pred.shape.rank != 4 or (y_pred.shape[-1] is not None and y_pred.shape[-1] != self.num_classes):
