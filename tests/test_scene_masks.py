@@ -49,6 +49,16 @@ def test_masks_draw_no_random_numbers(fashion, generated):
         assert value.tobytes() == generated[key].tobytes(), key
 
 
+def test_masks_follow_the_seed(fashion, generated):
+    (x, y), _, _ = fashion
+    again = scenes.generate_scenes(x, y, COUNT, CONFIG, seed=(3, 0))
+    other = scenes.generate_scenes(x, y, COUNT, CONFIG, seed=(4, 0))
+    for key in ("class_mask", "instance_mask"):
+        assert generated[key].dtype == np.uint8 and generated[key].shape == (COUNT, 96, 96)
+        assert generated[key].tobytes() == again[key].tobytes(), key
+        assert generated[key].tobytes() != other[key].tobytes(), key
+
+
 def test_masks_match_a_reference_built_item_by_item(fashion, generated):
     (x, _), _, _ = fashion
     for i in range(COUNT):
@@ -133,6 +143,20 @@ def test_builder_writes_the_masks_offline(tmp_path, fashion, fashion_dir, monkey
             assert shown <= {int(c) + 1 for c in y[ex["objects"]["item"]]}
 
 
-def test_plain_configs_keep_their_features(tmp_path):
+def test_plain_configs_keep_their_features_and_versions(tmp_path):
     info = scenes.builder("multi_small", tmp_path).info
     assert "class_mask" not in info.features and "instance_mask" not in info.features
+    versions = {
+        name: str(scenes.builder(name, tmp_path).version) for name in scenes.ClothingScenes.builder_configs
+    }
+    assert versions == {
+        "single": "1.1.0",
+        "single_small": "1.1.0",
+        "multi": "1.1.0",
+        "multi_small": "1.0.0",
+        "segment": "1.0.0",
+        "segment_small": "1.0.0",
+    }
+    segment = scenes.builder("segment_small", tmp_path)
+    assert "1.0.0" in segment.builder_config.release_notes
+    assert segment.info.features["instance_mask"].shape == (96, 96, 1)

@@ -111,6 +111,18 @@ def test_dice_loss_config_and_shape_check():
         segmentation.DiceLoss(1)
 
 
+def test_dice_loss_weights_examples_but_refuses_pixel_weights():
+    labels = RNG.integers(0, 3, size=(2, 4, 4))
+    logits = RNG.normal(size=(2, 4, 4, 3)).astype("float32")
+    loss = segmentation.DiceLoss(3)
+    value = float(loss(labels, logits))
+    # Keras's "sum_over_batch_size": weighted sum over examples / number of examples
+    assert float(loss(labels, logits, sample_weight=np.array([1.0, 0.0]))) == pytest.approx(value / 2)
+    assert float(loss(labels, logits, sample_weight=np.ones((2, 1)))) == pytest.approx(value)
+    with pytest.raises(ValueError, match=r"one per pixel.*\(2, 4, 4\)"):
+        loss(labels, logits, sample_weight=np.ones((2, 4, 4), "float32"))
+
+
 def test_dice_loss_trains_a_model():
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, padding="same")])
     model.compile(keras.optimizers.Adam(0.05), segmentation.DiceLoss(3))
@@ -161,6 +173,28 @@ def test_connected_components_match_a_flood_fill(connectivity):
             np.testing.assert_array_equal(labels, expected)
 
 
+def _snake(size):
+    """One 4-connected path that winds across the whole mask: the longest path a mask can hold."""
+    mask = np.zeros((size, size), np.int64)
+    mask[::2] = 1
+    for row in range(1, size, 2):
+        mask[row, -1 if row // 2 % 2 == 0 else 0] = 1
+    return mask
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_connected_components_of_a_winding_region(connectivity):
+    mask = _snake(41)
+    labels, count = segmentation.connected_components(mask, connectivity)
+    assert count == 1 and (labels == mask).all()
+    # the gaps between the turns, as a second class: separate regions, as the flood fill finds
+    two = np.where(mask == 0, 2, 1)
+    labels, count = segmentation.connected_components(two, connectivity)
+    expected, expected_count = _flood_fill_reference(two.tolist(), connectivity)
+    assert count == expected_count
+    np.testing.assert_array_equal(labels, expected)
+
+
 def test_connected_components_bad_input():
     with pytest.raises(ValueError, match="2-D"):
         segmentation.connected_components(np.zeros((2, 3, 3), int))
@@ -185,6 +219,27 @@ def test_mask_to_detections_boxes_classes_scores():
     assert empty["boxes"].shape == (0, 4)
     with pytest.raises(ValueError, match="probabilities"):
         segmentation.mask_to_detections(mask, probabilities[:5])
+
+
+def test_mask_to_detections_matches_a_region_by_region_loop():
+    for connectivity in (4, 8):
+        mask = (RNG.uniform(size=(24, 30)) < 0.5) * RNG.integers(1, 4, size=(24, 30))
+        probabilities = RNG.uniform(size=(24, 30, 4)).astype("float32")
+        found = segmentation.mask_to_detections(mask, probabilities, min_pixels=3, connectivity=connectivity)
+        labels, count = _flood_fill_reference(mask.tolist(), connectivity)
+        boxes, classes, scores = [], [], []
+        for region in range(1, count + 1):
+            rows, cols = np.nonzero(labels == region)
+            if len(rows) >= 3:
+                value = mask[rows[0], cols[0]]
+                boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+                classes.append(value - 1)
+                scores.append(probabilities[rows, cols, value].mean())
+        np.testing.assert_array_equal(found["boxes"], np.array(boxes, np.float32))
+        np.testing.assert_array_equal(found["classes"], classes)
+        np.testing.assert_allclose(found["scores"], scores, rtol=1e-6)
+    with pytest.raises(ValueError, match="min_pixels"):
+        segmentation.mask_to_detections(mask, min_pixels=0)
 
 
 def test_detections_from_true_masks_score_a_perfect_map():

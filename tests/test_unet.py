@@ -109,3 +109,63 @@ def test_model_parameter_counts_and_bad_arguments():
         models.fcn(variant="16s")
     with pytest.raises(ValueError, match="must be even"):
         models.unet((40, 40, 1), filters=(4, 8, 16, 32))
+
+
+# ---------- in files, as tests/test_layer_files.py checks the single-input layers ----------
+
+
+def _blocks_model(upsampling="transpose", **kwargs):
+    """Input -> EncoderBlock -> DecoderBlock([pooled, features]): both blocks, each once."""
+    inputs = keras.Input((8, 8, 2), name="images")
+    features, pooled = EncoderBlock(4, name="encoder", **kwargs)(inputs)
+    outputs = DecoderBlock(4, upsampling, name="decoder", **kwargs)([pooled, features])
+    return keras.Model(inputs, outputs, name=f"blocks_{upsampling}")
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+def test_blocks_round_trip_through_a_keras_file(upsampling, keras_file_roundtrip):
+    model = _blocks_model(upsampling)
+    x = np.random.default_rng(0).random((4, 8, 8, 2), dtype=np.float32)
+    model(x, training=True)  # moves batch-norm statistics away from their initial values
+    for v in model.trainable_weights:
+        v.assign(np.random.default_rng(1).normal(size=v.shape).astype(v.dtype))
+    loaded = keras_file_roundtrip(model, x)  # equal predictions
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    for a, b in zip(model.weights, loaded.weights, strict=True):
+        assert a.path == b.path
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+def test_initializer_and_regularizer_objects_reach_every_kernel_and_survive_a_file(upsampling, tmp_path):
+    model = _blocks_model(
+        upsampling,
+        kernel_initializer=keras.initializers.HeUniform(seed=3),
+        kernel_regularizer=keras.regularizers.L2(0.1),
+    )
+    for layer in model.layers[1:]:
+        kernels = [v for v in layer.weights if v.path.endswith("/kernel")]
+        # encoder: 2 convolutions; decoder: the upsampling convolution and 2 more
+        assert len(kernels) == (2 if isinstance(layer, EncoderBlock) else 3)
+        assert len(layer.losses) == len(kernels)
+        expected = 0.1 * sum(float(np.sum(np.square(k.numpy()))) for k in kernels)
+        np.testing.assert_allclose(float(keras.ops.sum(layer.losses)), expected, rtol=1e-5)
+    model.save(tmp_path / "m.keras")
+    for layer in keras.saving.load_model(tmp_path / "m.keras").layers[1:]:
+        assert isinstance(layer.kernel_initializer, keras.initializers.HeUniform)
+        assert layer.kernel_initializer.get_config()["seed"] == 3
+        assert isinstance(layer.kernel_regularizer, keras.regularizers.L2)
+        assert layer.get_config() == model.get_layer(layer.name).get_config()
+
+
+def test_after_build_the_blocks_refuse_other_channel_counts():
+    encoder = EncoderBlock(4, name="encoder")
+    encoder(np.zeros((1, 8, 8, 2), "float32"))
+    with pytest.raises(ValueError, match=r"layer 'encoder'.*expected axis -1 of input shape to have value 2"):
+        encoder(np.zeros((1, 8, 8, 3), "float32"))
+    decoder = DecoderBlock(4, name="decoder")
+    decoder([np.zeros((1, 4, 4, 6), "float32"), np.zeros((1, 8, 8, 2), "float32")])
+    with pytest.raises(ValueError, match=r"layer 'decoder'.*expected axis -1 of input shape to have value 6"):
+        decoder([np.zeros((1, 4, 4, 5), "float32"), np.zeros((1, 8, 8, 2), "float32")])
+    with pytest.raises(ValueError, match=r"layer 'decoder'.*expected axis -1 of input shape to have value 2"):
+        decoder([np.zeros((1, 4, 4, 6), "float32"), np.zeros((1, 8, 8, 3), "float32")])

@@ -44,11 +44,14 @@ ITEM_SIZE = 28  # Fashion-MNIST images are 28x28
 _CHUNK = 512  # scenes whose pixels are computed at once; fixed, so that results never depend on it
 _PLACEMENT_TRIES = 32  # candidate positions per item in multi-object scenes
 # A pixel of the masks belongs to an item only where the item's own (scaled) value is at least
-# this, out of 255. Scaling blurs every item's outline into a faint halo one or two pixels wide
-# (values of a few units), which the tight box includes but which a viewer would not call part
-# of the item; 32 drops that halo and keeps the item's body, dark fabric included (Fashion-MNIST
-# items are mostly far brighter), and it is below most backgrounds' brightest texture (about 80),
-# where the background shows anyway.
+# this, out of 255. Scaling blurs every item's outline into a faint halo one or two pixels wide,
+# which the tight box includes but which a viewer would not call part of the item; 32 drops that
+# halo and keeps the item's body, dark fabric included. Measured on 300 `segment_small` scenes:
+# 68% of the outline pixels of scaled items are below 32 but only 7% of their inner pixels, and
+# 32 leaves the fewest items split into pieces (20% of masks have more than one 8-connected
+# piece at thresholds 8 to 32, 24% at 48, 29% at 64, 36% at 1, where halo specks count). Dark
+# fabric lost regardless is where the background's texture (up to about 80) is brighter than
+# the item, so that the canvas shows the background there.
 MASK_THRESHOLD = 32
 
 
@@ -128,6 +131,7 @@ SEGMENT_DESCRIPTION = (
     "The multi-object scenes (the same pixels and boxes as `multi`) with class and instance masks, "
     "for semantic segmentation (notebook 09)."
 )
+SEGMENT_RELEASE_NOTES = {"1.0.0": "The multi configs' scenes with class and instance masks (PNG features)."}
 
 BUILDER_CONFIGS: tuple[ScenesConfig, ...] = (
     ScenesConfig(
@@ -168,6 +172,7 @@ BUILDER_CONFIGS: tuple[ScenesConfig, ...] = (
         name="segment",
         description=SEGMENT_DESCRIPTION,
         version="1.0.0",
+        release_notes=SEGMENT_RELEASE_NOTES,
         canvas_size=96,
         max_objects=4,
         train_examples=30_000,
@@ -178,6 +183,7 @@ BUILDER_CONFIGS: tuple[ScenesConfig, ...] = (
         name="segment_small",
         description=SEGMENT_DESCRIPTION,
         version="1.0.0",
+        release_notes=SEGMENT_RELEASE_NOTES,
         canvas_size=96,
         max_objects=4,
         train_examples=2_000,

@@ -174,6 +174,9 @@ class DiceLoss(keras.losses.Loss):
 
     ``y_true``: ``(N, H, W)`` or ``(N, H, W, 1)`` integer class masks; ``y_pred``:
     ``(N, H, W, num_classes)``. Returns one value per batch (reduction is over the batch already).
+    A ``sample_weight`` per example scales it as Keras does for any loss; a weight per pixel
+    (:func:`pixel_weights`) is refused: it is meant for cross-entropy, and Dice already weighs
+    every class the same.
     """
 
     def __init__(
@@ -188,6 +191,18 @@ class DiceLoss(keras.losses.Loss):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}")
         self.num_classes, self.from_logits, self.smooth = num_classes, bool(from_logits), float(smooth)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            shape = tuple(keras.ops.shape(sample_weight))
+            if any(side != 1 for side in shape[1:]):
+                raise ValueError(
+                    "DiceLoss takes at most one `sample_weight` per example, not one per pixel: it "
+                    "pools the whole batch's pixels and already weighs every class the same. Use "
+                    "per-pixel weights (`pixel_weights`) with cross-entropy. Received sample_weight "
+                    f"of shape {shape}"
+                )
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
         if y_pred.shape.rank != 4 or (y_pred.shape[-1] is not None and y_pred.shape[-1] != self.num_classes):
@@ -226,10 +241,14 @@ _NEIGHBOURS = {
 def connected_components(mask, connectivity: int = 4) -> tuple[np.ndarray, int]:
     """Label the connected regions of equal non-zero value in a 2-D mask (by label propagation).
 
-    Every non-zero pixel starts with its own label; at each step a pixel takes the smallest
-    label among its neighbours of the same value, until nothing changes. Pixels of different
-    classes that touch stay in different regions. Written by hand (NumPy, vectorised over the
-    image), as ``scipy.ndimage.label`` or ``cv2.connectedComponents`` would do it.
+    Every non-zero pixel starts with its own label, its (1-based) index in row-major order. At
+    each step a pixel takes the smallest label among itself and its neighbours of the same value,
+    then *jumps* to the label that the pixel it points to holds (a label is always some pixel of
+    the same region, so this is safe); until nothing changes. Without the jump a label travels one
+    pixel per step, so a long winding region (a snake across a 96x96 mask) would take thousands
+    of steps; with it a few dozen. Pixels of different classes that touch stay in different
+    regions. Written by hand (NumPy, vectorised over the image), as ``scipy.ndimage.label`` or
+    ``cv2.connectedComponents`` would do it.
 
     Args:
         mask: ``(H, W)`` integer mask; 0 is background, any other value a class.
@@ -251,22 +270,25 @@ def connected_components(mask, connectivity: int = 4) -> tuple[np.ndarray, int]:
         raise ValueError(f"`connectivity` must be 4 or 8. Received: connectivity={connectivity!r}")
     height, width = mask.shape
     big = height * width + 1
-    labels = np.where(mask != 0, np.arange(1, height * width + 1).reshape(height, width), big)
+    foreground = mask != 0
+    # labels[p] is a pixel index + 1; `lookup[label]` is that pixel's own label (`big` stays `big`)
+    labels = np.where(foreground, np.arange(1, height * width + 1).reshape(height, width), big)
     padded_mask = np.pad(mask, 1, constant_values=0)
     shifts = []
     for dy, dx in _NEIGHBOURS[connectivity]:
         neighbour = padded_mask[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
-        shifts.append(((dy, dx), (neighbour == mask) & (mask != 0)))
+        shifts.append(((dy, dx), (neighbour == mask) & foreground))
     while True:
         padded = np.pad(labels, 1, constant_values=big)
         smallest = labels
         for (dy, dx), same in shifts:
             neighbour = padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
             smallest = np.minimum(smallest, np.where(same, neighbour, big))
+        lookup = np.concatenate([[big], smallest.ravel(), [big]])
+        smallest = lookup[smallest]  # pointer jumping: take the label of the pixel pointed to
         if np.array_equal(smallest, labels):
             break
         labels = smallest
-    foreground = mask != 0
     roots, consecutive = np.unique(labels[foreground], return_inverse=True)
     out = np.zeros((height, width), np.int32)
     out[foreground] = consecutive.ravel() + 1
@@ -298,6 +320,8 @@ def mask_to_detections(
     ([[1.0, 1.0, 4.0, 3.0], [5.0, 4.0, 8.0, 6.0]], [2, 0])
     """
     class_mask = np.asarray(class_mask)
+    if isinstance(min_pixels, bool) or not isinstance(min_pixels, (int, np.integer)) or min_pixels < 1:
+        raise ValueError(f"`min_pixels` must be an integer >= 1. Received: min_pixels={min_pixels!r}")
     labels, count = connected_components(class_mask, connectivity)
     if probabilities is not None:
         probabilities = np.asarray(probabilities)
@@ -311,17 +335,28 @@ def mask_to_detections(
                 f"The mask has class {class_mask.max()} but `probabilities` only "
                 f"{probabilities.shape[-1]} channels."
             )
-    boxes, classes, scores = [], [], []
-    for region in range(1, count + 1):
-        rows, cols = np.nonzero(labels == region)
-        if len(rows) < min_pixels:
-            continue
-        value = int(class_mask[rows[0], cols[0]])
-        boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
-        classes.append(value - 1)
-        scores.append(1.0 if probabilities is None else float(probabilities[rows, cols, value].mean()))
+    # Every region's pixel count, box, class and score at once (no pass over the image per region).
+    flat = labels.ravel()
+    rows, cols = np.divmod(np.arange(flat.size), class_mask.shape[1])
+    sizes = np.bincount(flat, minlength=count + 1)
+    height, width = class_mask.shape
+    x1, y1 = np.full(count + 1, width, np.int64), np.full(count + 1, height, np.int64)
+    x2, y2 = np.zeros(count + 1, np.int64), np.zeros(count + 1, np.int64)
+    np.minimum.at(x1, flat, cols)
+    np.minimum.at(y1, flat, rows)
+    np.maximum.at(x2, flat, cols + 1)
+    np.maximum.at(y2, flat, rows + 1)
+    values = np.zeros(count + 1, np.int64)
+    values[flat] = class_mask.ravel()  # every pixel of a region holds its class
+    keep = np.flatnonzero(sizes >= min_pixels)
+    keep = keep[keep > 0]  # region 0 is the background
+    if probabilities is None:
+        scores = np.ones(len(keep))
+    else:
+        own = probabilities.reshape(-1, probabilities.shape[-1])[np.arange(flat.size), values[flat]]
+        scores = (np.bincount(flat, weights=own, minlength=count + 1) / np.maximum(sizes, 1))[keep]
     return {
-        "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-        "classes": np.asarray(classes, np.int64),
+        "boxes": np.stack([x1[keep], y1[keep], x2[keep], y2[keep]], axis=1).astype(np.float32),
+        "classes": (values[keep] - 1).astype(np.int64),
         "scores": np.asarray(scores, np.float32),
     }
