@@ -24,7 +24,10 @@ from tfcourse.layers import (
     ConvBlock,
     DenseBlock,
     InceptionModule,
+    InvertedResidualBlock,
     ResidualBlock,
+    SeparableConvBlock,
+    SqueezeExcitation,
     TransitionLayer,
 )
 
@@ -46,6 +49,9 @@ CASES = {
             1, 2, 1, reduce_3x3=1, reduce_5x5=1, pool_proj=1, batch_norm=True, name="inception"
         ),
     ),
+    "separable_conv_block": ((4, 4, 2), lambda: SeparableConvBlock(3, strides=2, name="separable")),
+    "inverted_residual_block": ((4, 4, 2), lambda: InvertedResidualBlock(2, expansion=3, name="inverted")),
+    "squeeze_excitation": ((4, 4, 4), lambda: SqueezeExcitation(2, name="se")),
 }
 
 # One row per weight, in `model.weights` order: (variable path, its path in the `.keras` file's
@@ -241,6 +247,41 @@ WEIGHT_PATHS = {
             "b4_proj/stage_bn1/vars/3",
             "b4_proj/stage_bn1/moving_variance",
         ),
+    ],
+    "separable_conv_block": [
+        ("separable/depthwise/kernel", "depthwise/vars/0", "depthwise/kernel"),
+        ("separable/depthwise_bn/gamma", "depthwise_bn/vars/0", "depthwise_bn/gamma"),
+        ("separable/depthwise_bn/beta", "depthwise_bn/vars/1", "depthwise_bn/beta"),
+        ("separable/depthwise_bn/moving_mean", "depthwise_bn/vars/2", "depthwise_bn/moving_mean"),
+        ("separable/depthwise_bn/moving_variance", "depthwise_bn/vars/3", "depthwise_bn/moving_variance"),
+        ("separable/pointwise/kernel", "pointwise/vars/0", "pointwise/_kernel"),
+        ("separable/pointwise_bn/gamma", "pointwise_bn/vars/0", "pointwise_bn/gamma"),
+        ("separable/pointwise_bn/beta", "pointwise_bn/vars/1", "pointwise_bn/beta"),
+        ("separable/pointwise_bn/moving_mean", "pointwise_bn/vars/2", "pointwise_bn/moving_mean"),
+        ("separable/pointwise_bn/moving_variance", "pointwise_bn/vars/3", "pointwise_bn/moving_variance"),
+    ],
+    "inverted_residual_block": [
+        ("inverted/expand/kernel", "expand/vars/0", "expand/_kernel"),
+        ("inverted/expand_bn/gamma", "expand_bn/vars/0", "expand_bn/gamma"),
+        ("inverted/expand_bn/beta", "expand_bn/vars/1", "expand_bn/beta"),
+        ("inverted/expand_bn/moving_mean", "expand_bn/vars/2", "expand_bn/moving_mean"),
+        ("inverted/expand_bn/moving_variance", "expand_bn/vars/3", "expand_bn/moving_variance"),
+        ("inverted/depthwise/kernel", "depthwise/vars/0", "depthwise/kernel"),
+        ("inverted/depthwise_bn/gamma", "depthwise_bn/vars/0", "depthwise_bn/gamma"),
+        ("inverted/depthwise_bn/beta", "depthwise_bn/vars/1", "depthwise_bn/beta"),
+        ("inverted/depthwise_bn/moving_mean", "depthwise_bn/vars/2", "depthwise_bn/moving_mean"),
+        ("inverted/depthwise_bn/moving_variance", "depthwise_bn/vars/3", "depthwise_bn/moving_variance"),
+        ("inverted/project/kernel", "project/vars/0", "project/_kernel"),
+        ("inverted/project_bn/gamma", "project_bn/vars/0", "project_bn/gamma"),
+        ("inverted/project_bn/beta", "project_bn/vars/1", "project_bn/beta"),
+        ("inverted/project_bn/moving_mean", "project_bn/vars/2", "project_bn/moving_mean"),
+        ("inverted/project_bn/moving_variance", "project_bn/vars/3", "project_bn/moving_variance"),
+    ],
+    "squeeze_excitation": [
+        ("se/reduce/kernel", "reduce/vars/0", "reduce/_kernel"),
+        ("se/reduce/bias", "reduce/vars/1", "reduce/bias"),
+        ("se/excite/kernel", "excite/vars/0", "excite/_kernel"),
+        ("se/excite/bias", "excite/vars/1", "excite/bias"),
     ],
 }
 

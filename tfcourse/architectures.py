@@ -17,6 +17,8 @@ the source of :func:`alexnet` and :func:`resnet`; the small networks it trains a
 | :func:`resnet` 18 / 34 / 50 | 224x224x3 | 11,689,512 / 21,797,672 / 25,557,032 trainable | He et al. 2015; torchvision |
 | :func:`resnet` 50, Keras variant | 224x224x3 | 25,636,712 | ``keras.applications.ResNet50`` |
 | :func:`densenet` 121 | 224x224x3 | 8,062,504 | ``keras.applications.DenseNet121`` |
+| :func:`mobilenet` | 224x224x3 | 4,253,864 | ``keras.applications.MobileNet``; Howard et al. 2017: 4.2 million, 569 million mult-adds |
+| :func:`mobilenet_v2` | 224x224x3 | 3,538,984 | ``keras.applications.MobileNetV2``; Sandler et al. 2018: 3.4 million, 300 million mult-adds |
 """
 
 from __future__ import annotations
@@ -31,13 +33,38 @@ from tfcourse.layers import (
     ConvBlock,
     DenseBlock,
     InceptionModule,
+    InvertedResidualBlock,
     ResidualBlock,
+    SeparableConvBlock,
     TransitionLayer,
 )
 
 VGG_BLOCKS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 RESNET_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 DENSENET_BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
+
+# MobileNet's table 1 after the first convolution: (output channels, stride) of each separable block.
+MOBILENET_BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    *[(512, 1)] * 5,
+    (1024, 2),
+    (1024, 1),
+)
+# MobileNetV2's table 2: expansion t, output channels c, repeats n, stride s of the first repeat.
+MOBILENET_V2_STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 # GoogLeNet's table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj; "pool" a 3x3/2 max pooling.
 GOOGLENET_STAGES = (
@@ -256,3 +283,54 @@ def densenet(
     x = keras.layers.Activation("relu", name="relu")(x)
     outputs = ClassifierHead(num_classes, pooling="avg", name="head")(x)
     return keras.Model(inputs, outputs, name=f"densenet{depth}")
+
+
+def _mobile_stem(inputs, filters, momentum):
+    x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name="conv1")(inputs)
+    x = keras.layers.BatchNormalization(momentum=momentum, epsilon=1e-3, name="conv1_bn")(x)
+    return keras.layers.ReLU(6.0, name="conv1_relu6")(x)
+
+
+def mobilenet(input_shape: Sequence[int] = (224, 224, 3), num_classes: int = 1000) -> keras.Model:
+    """MobileNet (Howard et al. 2017), width 1.0: a 3x3/2 convolution with 32 channels, 13
+    :class:`~tfcourse.layers.SeparableConvBlock` of table 1 (64 to 1024 channels, four halvings),
+    global average pooling, ``num_classes``.
+
+    Example:
+    >>> from tfcourse.summary import build_without_weights
+    >>> build_without_weights(mobilenet).count_params()  # equal to keras.applications.MobileNet(weights=None)
+    4253864
+    """
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = _mobile_stem(inputs, 32, 0.99)
+    for i, (filters, strides) in enumerate(MOBILENET_BLOCKS):
+        x = SeparableConvBlock(filters, strides, name=f"separable{i + 1}")(x)
+    outputs = ClassifierHead(num_classes, pooling="avg", name="head")(x)
+    return keras.Model(inputs, outputs, name="mobilenet")
+
+
+def mobilenet_v2(input_shape: Sequence[int] = (224, 224, 3), num_classes: int = 1000) -> keras.Model:
+    """MobileNetV2 (Sandler et al. 2018), width 1.0: a 3x3/2 convolution with 32 channels, the 17
+    :class:`~tfcourse.layers.InvertedResidualBlock` of table 2, a 1x1 convolution to 1280 channels,
+    global average pooling, ``num_classes``.
+
+    Example:
+    >>> from tfcourse.summary import build_without_weights
+    >>> build_without_weights(mobilenet_v2).count_params()  # equal to keras.applications.MobileNetV2(weights=None)
+    3538984
+    """
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = _mobile_stem(inputs, 32, 0.999)
+    block = 0
+    for expansion, filters, repeats, first_stride in MOBILENET_V2_STAGES:
+        for i in range(repeats):
+            block += 1
+            strides = first_stride if i == 0 else 1
+            x = InvertedResidualBlock(
+                filters, strides, expansion, batch_norm_momentum=0.999, name=f"inverted{block}"
+            )(x)
+    x = keras.layers.Conv2D(1280, 1, use_bias=False, name="conv_last")(x)
+    x = keras.layers.BatchNormalization(momentum=0.999, epsilon=1e-3, name="conv_last_bn")(x)
+    x = keras.layers.ReLU(6.0, name="conv_last_relu6")(x)
+    outputs = ClassifierHead(num_classes, pooling="avg", name="head")(x)
+    return keras.Model(inputs, outputs, name="mobilenet_v2")

@@ -3,6 +3,7 @@
 from tfcourse.layers.blocks import ClassifierHead, ConvBlock
 from tfcourse.layers.dense import DenseBlock, TransitionLayer
 from tfcourse.layers.inception import InceptionModule
+from tfcourse.layers.mobile import InvertedResidualBlock, SeparableConvBlock, SqueezeExcitation
 from tfcourse.layers.residual import BottleneckBlock, ResidualBlock
 from tfcourse.layers.unet import DecoderBlock, EncoderBlock
 
@@ -14,6 +15,9 @@ __all__ = [
     "DenseBlock",
     "EncoderBlock",
     "InceptionModule",
+    "InvertedResidualBlock",
     "ResidualBlock",
+    "SeparableConvBlock",
+    "SqueezeExcitation",
     "TransitionLayer",
 ]
