@@ -220,3 +220,22 @@ def test_feature_extractor_cuts_below_the_head_and_shares_weights():
     )
     with pytest.raises(ValueError, match="Received: head='top'"):
         models.feature_extractor(model, head="top")
+
+
+def test_yolo_v1_small_head_shape_parameters_and_bad_input_size():
+    from tfcourse.yolo import YoloSpec
+
+    spec = YoloSpec(grid_size=6, boxes_per_cell=2, num_classes=10)
+    model = models.yolo_v1_small(spec)
+    assert model.output_shape == (None, 6, 6, 2 * 5 + 10)
+
+    def conv_block(c_in, c_out):  # 3x3 conv (no bias before batch norm) + batch norm, 4 per channel
+        return 9 * c_in * c_out + 4 * c_out
+
+    widths = [1, 16, 32, 64, 128, 256, 256]
+    expected = sum(conv_block(a, b) for a, b in zip(widths, widths[1:])) + 256 * 20 + 20
+    assert model.count_params() == expected
+    predictions = model.predict(np.zeros((2, 96, 96, 1), "uint8"), verbose=0)
+    assert predictions.shape == (2, 6, 6, 20)
+    with pytest.raises(ValueError, match="does not fit"):
+        models.yolo_v1_small(spec, input_shape=(64, 64, 1))

@@ -1,14 +1,15 @@
 """The small CNNs that notebooks build and train, made of the course's layers (``tfcourse.layers``).
 
-===================  ==============================================================  ==============
-builder              what it is                                                      notebooks
-===================  ==============================================================  ==============
-:func:`fashion_cnn`  two ``ConvBlock``s and a dense head for Fashion-MNIST           02, 03, 08
-:func:`block_cnn`    three VGG-style blocks and a pooled head, cut for transfer      05
-:func:`lenet` ...    the five small families of :data:`SMALL_FAMILIES`               04
-:func:`unet`         a small U-Net for per-pixel classes of the scenes               09
-:func:`fcn`          a fully convolutional network, one-step or skip upsampling      09
-===================  ==============================================================  ==============
+=====================  ==============================================================  ==============
+builder                what it is                                                      notebooks
+=====================  ==============================================================  ==============
+:func:`fashion_cnn`    two ``ConvBlock``s and a dense head for Fashion-MNIST           02, 03, 08
+:func:`block_cnn`      three VGG-style blocks and a pooled head, cut for transfer      05
+:func:`lenet` ...      the five small families of :data:`SMALL_FAMILIES`               04
+:func:`unet`           a small U-Net for per-pixel classes of the scenes               09
+:func:`fcn`            a fully convolutional network, one-step or skip upsampling      09
+:func:`yolo_v1_small`  notebook 07's YOLO v1 detector for the 96x96 scenes             07, 09
+=====================  ==============================================================  ==============
 
 :func:`feature_extractor` cuts a model below its head (notebook 05). The paper-scale networks
 (LeNet-5, AlexNet, VGG, GoogLeNet, ResNet, DenseNet at ImageNet size) are in
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from tfcourse import checks
+from tfcourse import checks, yolo
 from tfcourse.initializers import BilinearUpsampling
 from tfcourse.layers import (
     ClassifierHead,
@@ -413,3 +414,49 @@ def fcn(
             scores = keras.layers.Add(name=f"fuse{stride}")([up(scores), skip])
         scores = keras.layers.UpSampling2D(2, interpolation="bilinear", name="upsample2")(scores)
     return keras.Model(inputs, scores, name=f"fcn_{variant}")
+
+
+def yolo_v1_small(
+    spec: yolo.YoloSpec,
+    input_shape: Sequence[int] = (96, 96, 1),
+    widths: Sequence[int] = (16, 32, 64, 128),
+    head_width: int = 256,
+) -> keras.Model:
+    """Notebook 07's YOLO v1 detector: four ``ConvBlock`` + max-pooling stages (96 -> 6), two
+    ``ConvBlock`` of ``head_width`` channels, a 1x1 convolution to ``B * 5 + C`` numbers per cell
+    and :class:`~tfcourse.yolo.YoloOutput` (sigmoids on the boxes and confidences).
+
+    Notebook 09 trains the same network to compare its boxes with a segmentation's regions.
+
+    Args:
+        spec: a :class:`tfcourse.yolo.YoloSpec`: grid size ``S``, boxes per cell ``B``, classes ``C``.
+        input_shape: ``(height, width, channels)`` of uint8 images; height and width must be
+            ``S * 2 ** len(widths)`` (each stage halves them, down to the grid).
+        widths: channels of the pooling stages.
+        head_width: channels of the two last convolution blocks.
+
+    Returns:
+        A model from images to ``(batch, S, S, B * 5 + C)``.
+
+    Example:
+    >>> from tfcourse.yolo import YoloSpec
+    >>> yolo_v1_small(YoloSpec(grid_size=6, boxes_per_cell=2, num_classes=10)).output_shape
+    (None, 6, 6, 20)
+    """
+    height, width = tuple(input_shape)[:2]
+    side = spec.grid_size * 2 ** len(widths)
+    if (height, width) != (side, side):
+        raise ValueError(
+            f"{len(widths)} pooling stages turn a {side}x{side} image into the {spec.grid_size}x"
+            f"{spec.grid_size} grid of the spec; input_shape {tuple(input_shape)} does not fit. Give "
+            "images of that size, or change grid_size or the number of widths."
+        )
+    inputs = keras.Input(tuple(input_shape))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    for channels in widths:  # 96 -> 48 -> 24 -> 12 -> 6
+        x = ConvBlock(channels, pooling="max")(x)
+    x = ConvBlock(head_width)(x)
+    x = ConvBlock(head_width)(x)
+    x = keras.layers.Conv2D(spec.prediction_shape[-1], 1, name="head")(x)  # (batch, S, S, B*5 + C)
+    outputs = yolo.YoloOutput(spec.grid_size, spec.boxes_per_cell, spec.num_classes)(x)
+    return keras.Model(inputs, outputs, name="yolo_v1_small")
