@@ -7,8 +7,12 @@ Each notebook declares its time budget per profile in its metadata::
 nbval runs a notebook cell by cell; the cell that pushes the notebook's running total past
 its budget fails, naming the notebook, the time used and the budget, so a slow cell is
 caught instead of tolerated. The budgets are set at about twice what the course's 2-core
-reference machine takes, so that a slower CI runner passes; on a much slower machine, scale
-them with ``TFCOURSE_BUDGET_SCALE`` (e.g. ``TFCOURSE_BUDGET_SCALE=2 make test``).
+reference machine takes. A machine that trains slower gets proportionally longer budgets:
+before the first notebook runs, :func:`tfcourse.speed.training_speed` times notebook 02's CNN
+for a few seconds, and every budget is multiplied by :func:`tfcourse.speed.budget_scale` of
+it (at least 1), reported at the end of the run. ``TFCOURSE_BUDGET_SCALE`` set to a positive
+number uses that factor instead (e.g. ``TFCOURSE_BUDGET_SCALE=1`` to hold a slow machine to the
+reference budgets); ``auto``, or unset, measures.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ collect_ignore = ["build"]
 
 _elapsed: dict[str, float] = defaultdict(float)
 _budgets: dict[str, float | None] = {}
+_scale: dict[str, float | str] = {}  # "factor", and "how" it was found
 
 
 def _budget_for(path: str) -> float | None:
@@ -37,15 +42,29 @@ def _budget_for(path: str) -> float | None:
 
 
 def _budget_scale() -> float:
-    """``TFCOURSE_BUDGET_SCALE`` (default 1): a positive factor applied to every notebook budget."""
-    raw = os.environ.get("TFCOURSE_BUDGET_SCALE", "1").strip() or "1"
-    try:
-        scale = float(raw)
-    except ValueError:
-        scale = -1.0
-    if not scale > 0:
-        raise pytest.UsageError(f"TFCOURSE_BUDGET_SCALE must be a positive number such as 2. Received: {raw!r}")
-    return scale
+    """The factor applied to every notebook budget: ``TFCOURSE_BUDGET_SCALE``, or measured."""
+    if "factor" not in _scale:
+        raw = os.environ.get("TFCOURSE_BUDGET_SCALE", "auto").strip() or "auto"
+        if raw == "auto":
+            from tfcourse import speed
+
+            images_per_second = speed.training_speed()
+            _scale["factor"] = speed.budget_scale(images_per_second)
+            _scale["how"] = (
+                f"this machine trains notebook 02's CNN at {images_per_second:,.0f} images/s, the "
+                f"reference machine at {speed.REFERENCE_IMAGES_PER_SECOND:,.0f}"
+            )
+        else:
+            try:
+                factor = float(raw)
+            except ValueError:
+                factor = -1.0
+            if not factor > 0:
+                raise pytest.UsageError(
+                    f"TFCOURSE_BUDGET_SCALE must be a positive number such as 2, or auto. Received: {raw!r}"
+                )
+            _scale["factor"], _scale["how"] = factor, "TFCOURSE_BUDGET_SCALE"
+    return float(_scale["factor"])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -81,11 +100,14 @@ def pytest_collection_finish(session):
         import tensorflow as tf
 
         tf.config.experimental.enable_tensor_float_32_execution(False)
+    if any(str(item.fspath).endswith(".ipynb") for item in session.items):
+        _budget_scale()  # measure now, before any test has changed TensorFlow's settings
 
 
 def pytest_terminal_summary(terminalreporter):
     if _elapsed:
         terminalreporter.write_sep("-", "notebook run times (cells only)")
+        terminalreporter.write_line(f"budgets x {_budget_scale():.2f} ({_scale['how']})")
         for path, seconds in sorted(_elapsed.items()):
             budget = _budget_for(path)
             limit = f" / budget {budget:.0f} s" if budget else ""
